@@ -1,0 +1,164 @@
+"""Command line: `reportgen` (or `python -m reportgen`).
+
+    reportgen status [NAME ...]          what is fresh, frozen or stale, and why
+    reportgen run [NAME ...] [--force]   bring results up to date (or re-run with --force)
+    reportgen build [--strict]           run what is stale, then `mkdocs build`
+    reportgen serve                      the same, then `mkdocs serve`
+    reportgen freeze [NAME ...]          copy current results to results/ (commit them)
+    reportgen render --out DIR           write the generated Markdown pages to DIR
+    reportgen clean                      delete the result cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from reportgen.facts import FactsError, load_facts
+from reportgen.pipeline import UnknownRunner, bring_up_to_date, load_registry, select, status
+from reportgen.settings import DEVICES, EXECUTE_MODES, Settings, SettingsError, load_settings
+from reportgen.site import assemble, write_pages
+from reportgen.store import Store
+
+
+def _print_log(level: str, message: str) -> None:
+    print(("warning: " if level == "warning" else "") + message, file=sys.stderr)
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, dict[str, object]]:
+    """`--set cnn.epochs=1` → {"cnn": {"epochs": 1}} (values parsed as JSON when they can be)."""
+    config: dict[str, dict[str, object]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        runner, dot, field = key.partition(".")
+        if not sep or not dot or not runner or not field:
+            raise SettingsError(f"--set {pair!r}: expected RUNNER.KEY=VALUE")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        config.setdefault(runner, {})[field] = value
+    return config
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(Path(args.project) if args.project else None)
+    if args.execute:
+        settings.execute = args.execute
+    if args.device:
+        settings.device = args.device
+    if getattr(args, "jobs", None):
+        settings.jobs = args.jobs
+    for runner, values in _parse_sets(args.set).items():
+        settings.config.setdefault(runner, {}).update(values)
+    return settings
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    for spec in select(args.names, load_registry(settings.root)):
+        outcome = status(settings, spec, _print_log)
+        state = outcome.origin if outcome.origin in ("cache", "frozen") else "stale"
+        if outcome.origin in ("cache", "frozen") and outcome.failed:
+            state += " (failed)"
+        why = "" if not outcome.stale else "  ← " + "; ".join(outcome.reasons)
+        print(f"{spec.name:<18} {state:<16} {spec.source}{why}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.execute == "never" and not args.force:
+        settings.execute = "stale"  # asking to run means run
+    outcomes = bring_up_to_date(settings, args.names, force=args.force, log=_print_log)
+    failures = 0
+    for name, outcome in outcomes.items():
+        entry = outcome.entry
+        state = "missing" if entry is None else ("ok" if entry.ok else "FAILED")
+        failures += state != "ok"
+        print(f"{name:<18} {state:<8} {outcome.origin}")
+    return 1 if failures else 0
+
+
+def cmd_mkdocs(args: argparse.Namespace, settings: Settings, verb: str) -> int:
+    command = [sys.executable, "-m", "mkdocs", verb, "-f", str(settings.root / "mkdocs.yml"), *args.mkdocs_args]
+    if verb == "build" and args.strict:
+        command.append("--strict")
+    env = {**os.environ, "LIVING_EXECUTE": settings.execute, "LIVING_DEVICE": settings.device}
+    env["LIVING_JOBS"] = str(settings.jobs)
+    if settings.config:
+        print("note: --set applies to `reportgen run`; for builds put overrides in mkdocs.yml", file=sys.stderr)
+    return subprocess.call(command, cwd=settings.root, env=env)
+
+
+def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store(settings.cache_dir, settings.frozen_dir)
+    code = 0
+    for spec in select(args.names, load_registry(settings.root)):
+        outcome = status(settings, spec, _print_log)
+        if outcome.origin != "cache" or outcome.entry is None or not outcome.entry.ok:
+            print(f"{spec.name}: no fresh successful result to freeze (run `reportgen run {spec.name}` first)")
+            code = 1
+            continue
+        target = store.freeze(outcome.entry)
+        print(f"{spec.name}: frozen into {target.relative_to(settings.root)}")
+    return code
+
+
+def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
+    outcomes = bring_up_to_date(settings, log=_print_log)
+    content = assemble(outcomes, load_facts(settings.facts_file))
+    for path in write_pages(content, Path(args.out)):
+        print(path)
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace, settings: Settings) -> int:
+    shutil.rmtree(settings.cache_dir, ignore_errors=True)
+    print(f"removed {settings.cache_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reportgen", description="Living-article results and site.")
+    parser.add_argument("--project", help="project directory (default: the one holding mkdocs.yml)")
+    parser.add_argument("--execute", choices=EXECUTE_MODES, help="override the execution mode")
+    parser.add_argument("--device", choices=DEVICES, help="device for runners that train")
+    parser.add_argument("--set", action="append", default=[], metavar="RUNNER.KEY=VALUE", help="config override")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("status", "list"):
+        sub.add_parser(name, help="show what is stale and why").add_argument("names", nargs="*")
+    run = sub.add_parser("run", help="run stale runners (or the named ones)")
+    run.add_argument("names", nargs="*")
+    run.add_argument("--force", action="store_true", help="re-run even when the cache is fresh")
+    run.add_argument("-j", "--jobs", type=int, help="runners executed at once")
+    for verb in ("build", "serve"):
+        cmd = sub.add_parser(verb, help=f"bring results up to date and `mkdocs {verb}`")
+        cmd.add_argument("--strict", action="store_true")
+        cmd.add_argument("mkdocs_args", nargs=argparse.REMAINDER)
+    sub.add_parser("freeze", help="commit current results to results/").add_argument("names", nargs="*")
+    sub.add_parser("render", help="write generated pages to a directory").add_argument("--out", required=True)
+    sub.add_parser("clean", help="delete the result cache")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command in ("status", "list"):
+            return cmd_status(args, settings)
+        if args.command in ("build", "serve"):
+            return cmd_mkdocs(args, settings, args.command)
+        handler = {"run": cmd_run, "freeze": cmd_freeze, "render": cmd_render, "clean": cmd_clean}[args.command]
+        return handler(args, settings)
+    except (SettingsError, UnknownRunner, FactsError) as exc:
+        print(f"reportgen: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

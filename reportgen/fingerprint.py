@@ -1,0 +1,187 @@
+"""What determines a runner's result, and its hash.
+
+A result is determined by (a) code: the runner's source, every project module it imports
+(found by reading `import` statements, never by importing), the data files it declares, and
+its config overrides; and (b) environment: package versions, Python, and the device kind for
+runners whose result depends on the hardware. Two hashes keep them apart: a frozen result
+(committed by a user, possibly computed on a GPU) is reused when only (a) matches.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runners.registry import RunnerSpec
+
+
+# Bump when the child protocol or the result layout changes: every cached result goes stale.
+PROTOCOL = "1"
+ALWAYS_INCLUDED = ("runners/__main__.py", "runners/context.py", "runners/api.py")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def module_path(root: Path, module: str) -> Path | None:
+    """The file of a project module (`runners.x` → runners/x.py or runners/x/__init__.py)."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """Absolute names of the modules a source file imports (relative imports resolved)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(parts)
+                base = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def source_closure(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> list[Path]:
+    """The module's file and every project module it imports, transitively, sorted."""
+    seen: dict[str, Path] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        if name in seen or name.split(".")[0] not in project_packages:
+            continue
+        path = module_path(root, name)
+        if path is None:
+            continue  # `from runners.api import Result` also yields "runners.api.Result"
+        seen[name] = path
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        pending.extend(_imported_modules(path.read_text(encoding="utf-8"), package))
+    return sorted(set(seen.values()))
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def probe_device_kind() -> str:
+    """Which accelerator a run would get, guessed without importing torch (kept cheap on purpose).
+
+    The runner records the device it really used; this only decides the cache key.
+    """
+    if Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists():
+        return "cuda"
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    code_hash: str
+    env_hash: str
+    inputs: dict[str, Any]  # what went into the hashes, stored with the result to explain staleness
+
+    @property
+    def key(self) -> str:
+        return f"{self.code_hash[:20]}-{self.env_hash[:12]}"
+
+
+def fingerprint(root: Path, spec: RunnerSpec, overrides: dict[str, Any], device: str) -> Fingerprint:
+    """Hash exactly what determines the runner's result."""
+    files: dict[str, str] = {}
+    paths = source_closure(root, spec.module)
+    paths += [root / rel for rel in ALWAYS_INCLUDED]
+    paths += [root / rel for rel in spec.data_files]
+    for path in sorted(set(paths)):
+        rel = path.relative_to(root).as_posix()
+        files[rel] = _sha256(path.read_bytes()) if path.is_file() else "missing"
+    device_kind = (probe_device_kind() if device == "auto" else device) if spec.uses_device else "cpu"
+    code = {"protocol": PROTOCOL, "runner": spec.name, "files": files, "config": overrides}
+    env = {
+        "python": ".".join(platform.python_version_tuple()[:2]),
+        "packages": {name: package_version(name) for name in sorted(spec.packages)},
+        "device": device_kind,
+    }
+    return Fingerprint(
+        code_hash=_sha256(canonical_json(code).encode()),
+        env_hash=_sha256(canonical_json(env).encode()),
+        inputs={"code": code, "env": env},
+    )
+
+
+def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """Human-readable reasons why a stored result no longer matches (for `reportgen status`)."""
+    if not old:
+        return ["no stored result"]
+    reasons: list[str] = []
+    old_files, new_files = old["code"]["files"], new["code"]["files"]
+    for rel in sorted(set(old_files) | set(new_files)):
+        if rel not in old_files:
+            reasons.append(f"{rel} is new")
+        elif rel not in new_files:
+            reasons.append(f"{rel} no longer used")
+        elif old_files[rel] != new_files[rel]:
+            reasons.append(f"{rel} changed")
+    if old["code"]["config"] != new["code"]["config"]:
+        reasons.append(f"config {canonical_json(old['code']['config'])} → {canonical_json(new['code']['config'])}")
+    if old["code"].get("protocol") != new["code"].get("protocol"):
+        reasons.append("result format changed")
+    for key in ("python", "device"):
+        if old["env"][key] != new["env"][key]:
+            reasons.append(f"{key} {old['env'][key]} → {new['env'][key]}")
+    for name, version in new["env"]["packages"].items():
+        before = old["env"]["packages"].get(name)
+        if before != version:
+            reasons.append(f"{name} {before} → {version}")
+    return reasons or ["unknown"]
+
+
+def git_commit(root: Path) -> str:
+    """The commit the working tree is at, read from .git without running git (cheap, no subprocess)."""
+    git = root / ".git"
+    try:
+        if git.is_file():  # worktree: "gitdir: …"
+            git = (root / git.read_text().split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head
+        ref = head.split(" ", 1)[1]
+        common = git
+        if (git / "commondir").is_file():
+            common = (git / (git / "commondir").read_text().strip()).resolve()
+        for base in (git, common):
+            if (base / ref).is_file():
+                return (base / ref).read_text().strip()
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split(" ", 1)[0]
+    except (OSError, IndexError):
+        pass
+    return os.environ.get("GITHUB_SHA", "unknown")

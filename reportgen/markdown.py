@@ -1,0 +1,87 @@
+"""Markdown primitives with escaping: whatever a runner produced is shown as text, never as markup."""
+
+from __future__ import annotations
+
+import html
+import math
+import posixpath
+import re
+from typing import Any
+
+# Characters that Markdown, arithmatex ($) or our placeholders ({{ }}) would interpret anywhere
+# in a line. They become numeric entities, which Markdown passes through and the browser shows
+# as the character. (Line-start markers such as "-" or "#" cannot occur: escaped text is always
+# placed after other content or inside a table cell.)
+_ACTIVE = {c: f"&#{ord(c)};" for c in "\\`*_{}[]|$~^#"}
+
+
+def text(value: Any) -> str:
+    """Escape any value for inline use in Markdown or HTML (attribute-safe)."""
+    escaped = html.escape(str(value), quote=True)
+    escaped = "".join(_ACTIVE.get(c, c) for c in escaped)
+    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def number(value: Any, spec: str = "") -> str:
+    """Format a result value deterministically (a format spec such as ".4f" wins)."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (int, float)) and spec:
+        return format(value, spec)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        return format(value, ".6g")
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def cell(value: Any, spec: str = "") -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number(value, spec)
+    return text(number(value))
+
+
+def table(columns: list[str], rows: list[list[Any]]) -> str:
+    """A pipe table with every cell escaped."""
+    if not columns:
+        return ""
+    lines = ["| " + " | ".join(text(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        padded = list(row) + [None] * (len(columns) - len(row))
+        lines.append("| " + " | ".join(cell(v) for v in padded[: len(columns)]) + " |")
+    return "\n".join(lines)
+
+
+def code_block(content: str, language: str = "text", title: str = "") -> str:
+    """A fenced block whose fence is longer than any backtick run inside, so content cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", content)), default=0)
+    fence = "`" * max(3, longest + 1)
+    attrs = f' title="{html.escape(title, quote=True)}"' if title else ""
+    body = content if content.endswith("\n") else content + "\n"
+    return f"{fence}{language}{attrs}\n{body}{fence}"
+
+
+def indent(block: str, spaces: int = 4) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line if line.strip() else "" for line in block.splitlines())
+
+
+def admonition(kind: str, title: str, body: str, collapsible: bool = False) -> str:
+    marker = "???" if collapsible else "!!!"
+    return f'{marker} {kind} "{text(title)}"\n\n{indent(body)}\n'
+
+
+def relative(from_src_uri: str, to_src_uri: str) -> str:
+    """Path from one docs file to another, as Markdown links expect (MkDocs checks and rewrites them)."""
+    start = posixpath.dirname(from_src_uri) or "."
+    return posixpath.relpath(to_src_uri, start)
+
+
+def slug(*parts: str) -> str:
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)

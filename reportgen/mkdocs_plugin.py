@@ -1,0 +1,124 @@
+"""The thin MkDocs plugin: wires `reportgen` into `mkdocs build` / `mkdocs serve`.
+
+All logic lives in plain modules (pipeline, render, pages, inline); this file only reads the
+plugin config, brings results up to date before the pages are read, adds the generated pages
+and figures, replaces placeholders, and reports problems as MkDocs warnings (`--strict` fails).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+
+from reportgen.facts import FactsError, load_facts
+from reportgen.inline import PageContext, substitute
+from reportgen.pages import RESULTS_INDEX
+from reportgen.pipeline import UnknownRunner, bring_up_to_date, load_registry
+from reportgen.settings import EXECUTE_MODES, Settings, SettingsError, make_settings
+from reportgen.site import CSS_URI, SiteContent, assemble
+
+log = logging.getLogger("mkdocs.plugins.living-article")
+
+
+class LivingArticleConfig(Config):
+    execute = c.Choice(EXECUTE_MODES, default="stale")
+    device = c.Choice(("auto", "cpu", "cuda", "mps"), default="auto")
+    jobs = c.Type(int, default=1)
+    config = c.Type(dict, default={})
+    cache_dir = c.Type(str, default=".living/cache")
+    frozen_dir = c.Type(str, default="results")
+    facts = c.Type(str, default="docs/facts.yml")
+
+
+def _log(level: str, message: str) -> None:
+    (log.warning if level == "warning" else log.info)(message)
+
+
+def _target(item: Any) -> Any:
+    return next(iter(item.values())) if isinstance(item, dict) else item
+
+
+def add_result_pages_to_nav(nav: list[Any], pages: list[tuple[str, str]]) -> bool:
+    """Insert the runner pages after results/index.md in whichever nav list holds it (in place)."""
+    targets = [_target(item) for item in nav]
+    if RESULTS_INDEX in targets:
+        at = targets.index(RESULTS_INDEX) + 1
+        nav[at:at] = [{title: uri} for title, uri in pages if uri not in targets]
+        return True
+    return any(isinstance(t, list) and add_result_pages_to_nav(t, pages) for t in targets)
+
+
+class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.site: SiteContent | None = None
+        self.problems: list[str] = []
+
+    def on_config(self, config: Any) -> Any:
+        root = Path(config.config_file_path).resolve().parent
+        options = {k: v for k, v in self.config.items()}
+        try:
+            self.settings = make_settings(root, options, dict(os.environ))
+        except SettingsError as exc:
+            raise PluginError(f"living-article: {exc}") from exc
+        try:
+            registry = load_registry(root)
+        except UnknownRunner as exc:
+            raise PluginError(f"living-article: {exc}") from exc
+        if config.nav is not None:
+            add_result_pages_to_nav(config.nav, [(s.title, f"results/{s.name}.md") for s in registry.values()])
+        config.extra_css.append(CSS_URI)
+        return config
+
+    def on_files(self, files: Files, config: Any) -> Files:
+        assert self.settings is not None
+        try:
+            facts = load_facts(self.settings.facts_file)
+            outcomes = bring_up_to_date(self.settings, log=_log)
+        except (FactsError, UnknownRunner) as exc:
+            raise PluginError(f"living-article: {exc}") from exc
+        self.site = assemble(outcomes, facts)
+        self.facts = facts
+        for name, view in sorted(self.site.views.items()):
+            if view.origin == "stale":
+                log.info(f"{name}: showing a stale result ({'; '.join(view.reasons)})")
+            elif view.record is None:
+                log.warning(f"runner {name} has no result (execute mode: {self.settings.execute})")
+            elif view.record.get("status") != "ok":
+                error = view.record.get("error") or {}
+                log.warning(f"runner {name} failed: {error.get('type')}: {error.get('message')}")
+        for uri, text in self.site.pages.items():
+            existing = files.get_file_from_path(uri)
+            if existing is not None:  # a hand-written page wins; never overwrite it
+                log.warning(f"living-article: docs/{uri} exists, so the generated page is not used")
+                continue
+            files.append(File.generated(config, uri, content=text))
+        for uri, path in self.site.files.items():
+            if files.get_file_from_path(uri) is None:
+                files.append(File.generated(config, uri, abs_src_path=str(path)))
+        return files
+
+    def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Files) -> str:
+        if self.site is None:
+            return markdown
+        ctx = PageContext(page.file.src_uri, self.site.views, getattr(self, "facts", {}))
+        rendered = substitute(markdown, ctx)
+        for problem in ctx.problems:
+            log.warning(f"living-article: {problem}")
+        return rendered
+
+    def on_serve(self, server: Any, config: Any, builder: Any) -> Any:
+        # editing a runner (outside docs/) must trigger a rebuild, which re-runs only that runner
+        assert self.settings is not None
+        server.watch(str(self.settings.root / "runners"))
+        return server

@@ -1,0 +1,108 @@
+"""Settings shared by the CLI and the MkDocs plugin, read from mkdocs.yml and the environment.
+
+Environment variables win over mkdocs.yml so CI and a user's shell can switch behaviour
+without editing files:
+
+    LIVING_EXECUTE   stale (default) | never | all
+    LIVING_DEVICE    auto (default) | cpu | cuda | mps
+    LIVING_JOBS      runners executed at once (default: 1)
+    LIVING_CACHE_DIR where results are cached (default: .living/cache)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXECUTE_MODES = ("stale", "never", "all")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PLUGIN_NAME = "living-article"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names it."""
+
+
+@dataclass
+class Settings:
+    root: Path
+    cache_dir: Path
+    frozen_dir: Path
+    facts_file: Path
+    execute: str = "stale"
+    device: str = "auto"
+    jobs: int = 1
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-runner config overrides
+
+    def overrides(self, runner: str) -> dict[str, Any]:
+        return dict(sorted(self.config.get(runner, {}).items()))
+
+
+class _LenientLoader(yaml.SafeLoader):
+    """Reads mkdocs.yml without executing its `!!python/name:` tags (they only matter to MkDocs)."""
+
+
+_LenientLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+_LenientLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def plugin_options_from_yaml(mkdocs_yml: Path) -> dict[str, Any]:
+    """This plugin's options as written in mkdocs.yml (empty when absent)."""
+    data = yaml.load(mkdocs_yml.read_text(encoding="utf-8"), Loader=_LenientLoader) or {}
+    for item in data.get("plugins", []) or []:
+        if isinstance(item, dict) and PLUGIN_NAME in item:
+            return dict(item[PLUGIN_NAME] or {})
+    return {}
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above `start` holding mkdocs.yml (else `start`)."""
+    for candidate in [start, *start.parents]:
+        if (candidate / "mkdocs.yml").is_file():
+            return candidate
+    return start
+
+
+def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+    """Combine plugin options and environment into checked Settings."""
+    env = os.environ if environ is None else environ
+    execute = env.get("LIVING_EXECUTE") or options.get("execute") or "stale"
+    if execute not in EXECUTE_MODES:
+        raise SettingsError(f"execute mode {execute!r} is not one of {', '.join(EXECUTE_MODES)}")
+    device = env.get("LIVING_DEVICE") or options.get("device") or "auto"
+    if device not in DEVICES:
+        raise SettingsError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+    jobs_raw = env.get("LIVING_JOBS") or options.get("jobs") or 1
+    try:
+        jobs = int(jobs_raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"jobs {jobs_raw!r} is not a whole number") from exc
+    if jobs < 1:
+        raise SettingsError(f"jobs must be at least 1, not {jobs}")
+    config = options.get("config") or {}
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
+        raise SettingsError("config must map runner names to {key: value} overrides")
+    cache = Path(env.get("LIVING_CACHE_DIR") or options.get("cache_dir") or ".living/cache")
+    frozen = Path(options.get("frozen_dir") or "results")
+    facts = Path(options.get("facts") or "docs/facts.yml")
+    return Settings(
+        root=root,
+        cache_dir=cache if cache.is_absolute() else root / cache,
+        frozen_dir=frozen if frozen.is_absolute() else root / frozen,
+        facts_file=facts if facts.is_absolute() else root / facts,
+        execute=execute,
+        device=device,
+        jobs=jobs,
+        config={str(k): dict(v) for k, v in config.items()},
+    )
+
+
+def load_settings(start: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    root = find_root((start or Path.cwd()).resolve())
+    yml = root / "mkdocs.yml"
+    options = plugin_options_from_yaml(yml) if yml.is_file() else {}
+    return make_settings(root, options, environ)

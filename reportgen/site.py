@@ -1,0 +1,56 @@
+"""Assemble what the site needs from the outcomes: views per runner and the generated files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reportgen.facts import Fact
+from reportgen.pages import RESULTS_INDEX, errata_page, results_index, runner_page
+from reportgen.pipeline import Outcome
+from reportgen.render import ERRATA_PAGE, RunnerView
+
+CSS_URI = "assets/living-article.css"
+CSS_SOURCE = Path(__file__).parent / "assets" / "living.css"
+
+
+@dataclass
+class SiteContent:
+    views: dict[str, RunnerView]
+    pages: dict[str, str] = field(default_factory=dict)  # docs-relative path → Markdown
+    files: dict[str, Path] = field(default_factory=dict)  # docs-relative path → file on disk
+
+
+def view_of(outcome: Outcome) -> RunnerView:
+    spec = outcome.spec
+    record = outcome.entry.record if outcome.entry is not None else None
+    return RunnerView(spec.name, spec.title, spec.source, record, outcome.origin, list(outcome.reasons))
+
+
+def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact]) -> SiteContent:
+    views = {name: view_of(o) for name, o in outcomes.items()}
+    content = SiteContent(views)
+    ordered = list(views.values())
+    content.pages[RESULTS_INDEX] = results_index(ordered)
+    content.pages[ERRATA_PAGE] = errata_page(ordered, facts)
+    for name, view in views.items():
+        content.pages[view.page] = runner_page(view)
+        entry = outcomes[name].entry
+        if entry is None:
+            continue
+        for rel in sorted(entry.record.get("files", {})):
+            content.files[view.file_uri(rel)] = entry.file(rel)
+    content.files[CSS_URI] = CSS_SOURCE
+    return content
+
+
+def write_pages(content: SiteContent, out_dir: Path) -> list[Path]:
+    """Write the generated Markdown to a directory (for inspection); only changed files are written."""
+    written = []
+    for rel, text in sorted(content.pages.items()):
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    return written

@@ -1,0 +1,194 @@
+"""The result cache on disk: one directory per (runner, key), written atomically, verified on read.
+
+Layout (cache root defaults to `.living/cache`, frozen root to `results/`):
+
+    <cache>/<runner>/<key>/result.json   the record (see `seal`) with a sha256 of its own content
+    <cache>/<runner>/<key>/<files>       figures and other files the runner wrote
+    <cache>/<runner>/LATEST               name of the newest completed entry (shown when stale)
+    <frozen>/<runner>/result.json        a committed record, reused while its code hash matches
+
+An entry only appears by `os.rename` of a finished temporary directory, so an interrupted run
+leaves the previous entries untouched; a record or file whose checksum does not match is
+reported as corrupt and never rendered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reportgen.fingerprint import canonical_json
+
+RECORD = "result.json"
+
+
+class CorruptEntry(Exception):
+    """A cache entry that exists but cannot be trusted (bad JSON, checksum or missing file)."""
+
+
+@dataclass
+class Entry:
+    """A verified record and the directory its files live in."""
+
+    record: dict[str, Any]
+    directory: Path
+
+    @property
+    def runner(self) -> str:
+        return str(self.record["runner"])
+
+    @property
+    def ok(self) -> bool:
+        return self.record.get("status") == "ok"
+
+    def file(self, rel: str) -> Path:
+        return self.directory / rel
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def seal(record: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Add the manifest of files under `directory` and the record's own checksum."""
+    files = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.name != RECORD and not path.name.endswith(".tmp"):
+            files[path.relative_to(directory).as_posix()] = _file_digest(path)
+    sealed = {k: v for k, v in record.items() if k != "integrity"}
+    sealed["files"] = files
+    sealed["integrity"] = hashlib.sha256(canonical_json(sealed).encode()).hexdigest()
+    return sealed
+
+
+def read_entry(directory: Path) -> Entry:
+    """Load and verify an entry; raise CorruptEntry with the reason when it cannot be trusted."""
+    path = directory / RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptEntry(f"{path}: unreadable ({exc.__class__.__name__})") from exc
+    if not isinstance(record, dict) or "integrity" not in record or "files" not in record:
+        raise CorruptEntry(f"{path}: not a sealed record")
+    body = {k: v for k, v in record.items() if k != "integrity"}
+    if hashlib.sha256(canonical_json(body).encode()).hexdigest() != record["integrity"]:
+        raise CorruptEntry(f"{path}: checksum mismatch")
+    for rel, digest in record["files"].items():
+        file = directory / rel
+        if not file.is_file() or _file_digest(file) != digest:
+            raise CorruptEntry(f"{file}: missing or changed")
+    return Entry(record, directory)
+
+
+def write_json_atomic(path: Path, value: Any) -> bool:
+    """Write JSON deterministically; skip the write when the content is unchanged. Returns True if written."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+class Store:
+    """Cache entries per runner and key, plus the frozen (committed) results."""
+
+    def __init__(self, cache_dir: Path, frozen_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.frozen_dir = frozen_dir
+
+    def entry_dir(self, runner: str, key: str) -> Path:
+        return self.cache_dir / runner / key
+
+    def new_workdir(self, runner: str) -> Path:
+        """A private temporary directory for a run in progress (becomes an entry by `commit`)."""
+        work = self.cache_dir / runner / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        work.mkdir(parents=True)
+        return work
+
+    def commit(self, runner: str, key: str, workdir: Path, record: dict[str, Any]) -> Entry:
+        """Seal the record into `workdir`, then move it into place as the entry for `key`."""
+        sealed = seal(record, workdir)
+        write_json_atomic(workdir / RECORD, sealed)
+        final = self.entry_dir(runner, key)
+        if final.exists():  # a forced re-run replaces the entry: move the old one aside first
+            old = final.with_name(f".old-{uuid.uuid4().hex[:8]}")
+            os.rename(final, old)
+            os.rename(workdir, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(workdir, final)
+        pointer = self.cache_dir / runner / "LATEST"
+        tmp = pointer.with_name(f".LATEST.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(key, encoding="utf-8")
+        os.replace(tmp, pointer)
+        return Entry(sealed, final)
+
+    def lookup(self, runner: str, key: str) -> Entry | None:
+        """The verified entry for this exact key, None if absent; CorruptEntry if untrustworthy."""
+        directory = self.entry_dir(runner, key)
+        if not (directory / RECORD).exists():
+            return None
+        return read_entry(directory)
+
+    def latest(self, runner: str) -> Entry | None:
+        """The newest completed entry, whatever its key (shown, marked stale, when runs are off)."""
+        pointer = self.cache_dir / runner / "LATEST"
+        try:
+            key = pointer.read_text(encoding="utf-8").strip()
+            return read_entry(self.entry_dir(runner, key))
+        except (OSError, CorruptEntry):
+            return None
+
+    def frozen(self, runner: str) -> Entry | None:
+        if self.frozen_dir is None or not (self.frozen_dir / runner / RECORD).exists():
+            return None
+        return read_entry(self.frozen_dir / runner)
+
+    def freeze(self, entry: Entry) -> Path:
+        """Copy an entry into the frozen directory (to be committed), replacing the previous one."""
+        assert self.frozen_dir is not None
+        target = self.frozen_dir / entry.runner
+        staging = self.frozen_dir / f".{entry.runner}.{uuid.uuid4().hex[:8]}"
+        shutil.copytree(entry.directory, staging)
+        if target.exists():
+            old = self.frozen_dir / f".{entry.runner}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(target, old)
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+        return target
+
+    def discard(self, workdir: Path) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def remove_abandoned(self) -> int:
+        """Delete temporary directories left by runs whose process is gone. Returns how many."""
+        removed = 0
+        for tmp in self.cache_dir.glob("*/.tmp-*"):
+            pid = tmp.name.split("-")[1]
+            alive = pid.isdigit() and _pid_alive(int(pid))
+            if not alive:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        for old in self.cache_dir.glob("*/.old-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 0)
+        return True
+    return False

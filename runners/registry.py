@@ -1,0 +1,44 @@
+"""The list of runners: one entry per article example.
+
+Kept free of torch and numpy imports: `reportgen` reads it to decide what is stale without
+paying for those imports. To add a runner, write `runners/<name>.py` with a `Config`
+dataclass and `run(config, ctx) -> Result`, then add a `RunnerSpec` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    name: str  # also the page name: results/<name>.md
+    module: str  # importable module that defines Config and run()
+    title: str  # page title (Chinese, shown in the navigation)
+    source: str  # where the article gives this example, e.g. "000 §2.4.1"
+    timeout_s: float = 300.0
+    # True when the result depends on the hardware (training); walk-throughs run on CPU in float64.
+    uses_device: bool = False
+    # Packages whose version is part of the cache key.
+    packages: tuple[str, ...] = ("numpy", "torch", "matplotlib")
+    # Files the runner reads besides its imports (paths relative to the project root).
+    data_files: tuple[str, ...] = field(default_factory=tuple)
+
+
+RUNNERS: dict[str, RunnerSpec] = {
+    spec.name: spec
+    for spec in [
+        RunnerSpec("activations", "runners.activations", "激活函数", "000 §2.4.1"),
+        RunnerSpec("losses", "runners.losses", "损失函数", "000 §2.4.2"),
+        RunnerSpec("optimizers", "runners.optimizers", "优化算法：SGD 与 Adam", "000 §2.4.3"),
+        RunnerSpec("backprop", "runners.backprop", "反向传播案例", "001 §4.3"),
+        RunnerSpec(
+            "pytorch_project",
+            "runners.pytorch_project",
+            "PyTorch 项目实践",
+            "001 §5.2–5.4",
+            timeout_s=600.0,
+            data_files=("runners/article_code/simple_model.py",),
+        ),
+    ]
+}

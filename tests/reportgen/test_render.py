@@ -1,0 +1,204 @@
+"""reportgen.render: exact Markdown/HTML produced from a runner record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reportgen.render import (
+    RefError,
+    RunnerView,
+    claim_inline,
+    computed_text,
+    figure_block,
+    status_block,
+    table_block,
+    text_block,
+    value_inline,
+)
+from runners.api import Result
+
+PAGE = "draft-000/math.md"
+VALUE_TITLE = 'title="由运行器 alpha 计算"'
+STALE = '<sup class="living-stale" title="过期结果：代码已改动，本次构建未重新运行">过期</sup>'
+FAILED = '[<span class="living-missing">⚠ 运行失败（alpha）</span>](../results/alpha.md)'
+
+
+def make_result() -> Result:
+    r = Result()
+    r.metric("square", 4.0)
+    r.metric("ratio", 0.1192029)
+    r.metric("label", "a|b <i>")
+    r.check("square", source="toy §1", statement="x² = 4", article="4", computed=4.0)
+    r.check("wrong", source="toy §1", statement="x³ ≈ 9", article="9", computed=8.0)
+    r.check("sig", source="s", statement="σ(−2)", article="0.022", computed=0.1192029)
+    r.check("tanh", source="s", statement="tanh(−1)", article="-0.7616", computed=-0.76159416)
+    r.check("pct", source="s", statement="2/3", article="66.67", computed=66.6666667)
+    r.not_computable("gan", source="toy §2", statement="D(x) = 0.5", article="0.5", reason="没有数据")
+    r.table("powers", ["n", "x|n"], [[0, 1.0], [1, "a|b"]], caption="幂")
+    r.figure("plot", "plot.png", caption="一张图")
+    r.text("train_script", "print(1)\n```\n")
+    r.text("fix_diff", "-a\n+b")
+    r.text("log", "<b>")
+    return r
+
+
+def ok_record() -> dict[str, Any]:
+    return {
+        "runner": "alpha",
+        "status": "ok",
+        "result": make_result().to_json(),
+        "provenance": {
+            "device": "cpu",
+            "device_name": "X",
+            "finished_at": "2026-01-01T00:00:00Z",
+            "versions": {"python": "3.11.7"},
+            "seed": 0,
+            "wall_time_s": 0.5,
+        },
+        "config": {},
+        "key": "abc-def",
+    }
+
+
+def error_record() -> dict[str, Any]:
+    error = {"type": "RuntimeError", "message": "boom <x>", "traceback": "Traceback ..."}
+    return {"runner": "alpha", "status": "error", "error": error, "provenance": {"device": "cpu"}}
+
+
+def view(record: dict[str, Any] | None = None, origin: str = "ran", reasons: list[str] | None = None) -> RunnerView:
+    return RunnerView("alpha", "阿尔法", "toy §1", record, origin, reasons or [])
+
+
+def test_value_inline_with_and_without_spec() -> None:
+    v = view(ok_record())
+    assert value_inline(v, "square", ".2f", PAGE) == f'<span class="living-value" {VALUE_TITLE}>4.00</span>'
+    assert value_inline(v, "ratio", "", PAGE) == f'<span class="living-value" {VALUE_TITLE}>0.119203</span>'
+    assert value_inline(v, "label", "", PAGE) == f'<span class="living-value" {VALUE_TITLE}>a&#124;b &lt;i&gt;</span>'
+
+
+def test_value_inline_stale_is_marked() -> None:
+    v = view(ok_record(), "stale", ["runners/alpha.py changed"])
+    assert value_inline(v, "square", "", PAGE) == f'<span class="living-value" {VALUE_TITLE}>4</span>{STALE}'
+
+
+def test_claim_inline_agreeing() -> None:
+    out = claim_inline(view(ok_record()), "square", PAGE)
+    assert out == (
+        '[<span class="living-claim living-agrees" title="相符">文章：4 · 本机：4.0 · ✓ 相符</span>]'
+        "(../errata.md#claim-alpha-square)"
+    )
+
+
+def test_claim_inline_differing_and_not_computable() -> None:
+    v = view(ok_record())
+    assert claim_inline(v, "wrong", PAGE) == (
+        '[<span class="living-claim living-differs" title="不符">文章：9 · 本机：8.0 · ✗ 不符</span>]'
+        "(../errata.md#claim-alpha-wrong)"
+    )
+    assert claim_inline(v, "gan", "index.md") == (
+        '[<span class="living-claim living-not_computable" title="没有数据">'
+        "文章：0.5 · 本机：— · ? 无法由文中条件计算</span>](errata.md#claim-alpha-gan)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("claim_id", "shown"),
+    [("sig", "0.1192"), ("tanh", "-0.76159"), ("pct", "66.667"), ("square", "4.0")],
+)
+def test_computed_text_one_digit_more_than_the_article(claim_id: str, shown: str) -> None:
+    claims = {c["id"]: c for c in view(ok_record()).claims()}
+    assert computed_text(claims[claim_id]) == shown
+
+
+def test_computed_text_without_tolerance() -> None:
+    assert computed_text({"computed": 0.1192029, "tolerance": None}) == "0.119203"
+    assert computed_text({"computed": 7, "tolerance": 0.5}) == "7"
+    assert computed_text({"computed": "128x156", "tolerance": None}) == "128x156"
+
+
+def test_figure_block_path_is_relative_to_the_page() -> None:
+    out = figure_block(view(ok_record()), "plot", PAGE)
+    assert out == '![一张图](../results/alpha/plot.png){ loading=lazy }\n\n<p class="living-caption">一张图</p>'
+
+
+def test_table_block() -> None:
+    out = table_block(view(ok_record()), "powers", PAGE)
+    assert out == (
+        '<p class="living-caption">幂</p>\n\n'
+        "| n | x&#124;n |\n|---|---|\n| 0 | 1 |\n| 1 | a&#124;b |"
+    )
+
+
+def test_text_block_language_from_name() -> None:
+    v = view(ok_record())
+    assert text_block(v, "train_script", PAGE) == '````python title="train_script"\nprint(1)\n```\n````'
+    assert text_block(v, "fix_diff", PAGE) == '```diff title="fix_diff"\n-a\n+b\n```'
+    assert text_block(v, "log", PAGE) == '```text title="log"\n<b>\n```'
+
+
+WHEN = "2026-01-01T00:00:00Z"
+
+
+def test_status_block_ok() -> None:
+    assert status_block(view(ok_record()), PAGE) == (
+        '!!! success "运行结果：阿尔法"\n\n'
+        f"    以下数值由运行器 `alpha` 于 {WHEN} 在 X 上计算（本次构建中运行）。"
+        "[完整结果与运行环境](../results/alpha.md)\n"
+    )
+
+
+def test_status_block_stale_lists_reasons() -> None:
+    v = view(ok_record(), "stale", ["runners/helper.py changed", 'config {} → {"x":1}'])
+    assert status_block(v, PAGE) == (
+        '!!! warning "结果已过期：阿尔法"\n\n'
+        f"    以下数值由运行器 `alpha` 于 {WHEN} 在 X 上计算（过期结果（代码已改动，本次未重新运行））。"
+        "[完整结果与运行环境](../results/alpha.md)\n\n"
+        "    过期原因：runners/helper.py changed；config &#123;&#125; → &#123;&quot;x&quot;:1&#125;\n"
+    )
+
+
+def test_status_block_error() -> None:
+    assert status_block(view(error_record()), PAGE) == (
+        '!!! failure "运行失败：阿尔法"\n\n'
+        "    运行器 `alpha` 失败：**RuntimeError** boom &lt;x&gt;\n\n"
+        "    [查看错误与输出](../results/alpha.md)\n"
+    )
+
+
+def test_status_block_missing() -> None:
+    assert status_block(view(None, "missing"), PAGE) == (
+        '!!! warning "尚无结果：阿尔法"\n\n'
+        "    运行器 `alpha` 还没有结果（执行模式为 never 时不会运行）。[详情](../results/alpha.md)\n"
+    )
+
+
+def test_failed_runner_renders_marker_everywhere() -> None:
+    v = view(error_record())
+    assert value_inline(v, "square", ".2f", PAGE) == FAILED
+    assert claim_inline(v, "square", PAGE) == FAILED
+    assert figure_block(v, "plot", PAGE) == FAILED
+    assert table_block(v, "powers", PAGE) == FAILED
+    assert text_block(v, "log", PAGE) == FAILED
+
+
+def test_missing_runner_renders_no_result_marker() -> None:
+    out = value_inline(view(None, "missing"), "square", "", "index.md")
+    assert out == '[<span class="living-missing">⚠ 尚无结果（alpha）</span>](results/alpha.md)'
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda v: value_inline(v, "nope", "", PAGE), "no metric 'nope'"),
+        (lambda v: value_inline(v, "square", ".2q", PAGE), "format '.2q'"),
+        (lambda v: claim_inline(v, "nope", PAGE), "no claim 'nope'"),
+        (lambda v: table_block(v, "nope", PAGE), "no table 'nope'; it has: powers"),
+        (lambda v: figure_block(v, "nope", PAGE), "no figure 'nope'; it has: plot"),
+        (lambda v: text_block(v, "nope", PAGE), "no text 'nope'"),
+    ],
+)
+def test_unknown_names_raise_ref_error(call: Any, message: str) -> None:
+    with pytest.raises(RefError, match=message):
+        call(view(ok_record()))
