@@ -54,11 +54,11 @@ def load_facts(path: Path) -> dict[str, Fact]:
             raise FactsError(f"{where}: missing {', '.join(missing)}")
         if item["verdict"] not in FACT_VERDICTS:
             raise FactsError(f"{where}: verdict must be one of {FACT_VERDICTS}, not {item['verdict']!r}")
-        if item["id"] in facts:
+        if str(item["id"]) in facts:
             raise FactsError(f"{where}: duplicate id {item['id']!r}")
         citations = []
         for cite in item.get("citations") or []:
-            if not isinstance(cite, dict) or not cite.get("url", "").startswith(("https://", "http://")):
+            if not isinstance(cite, dict) or not str(cite.get("url") or "").startswith(("https://", "http://")):
                 raise FactsError(f"{where}: each citation needs a title and an http(s) url")
             citations.append(Citation(str(cite.get("title") or cite["url"]), str(cite["url"])))
         if not citations:

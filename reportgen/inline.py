@@ -36,7 +36,8 @@ from reportgen.render import (
 )
 
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<kind>[a-z_]+)\s*:\s*(?P<ref>[^|{}]+?)\s*(?:\|\s*(?P<spec>[^{}]*?)\s*)?\}\}")
-_CODE_SPAN = re.compile(r"(?P<ticks>`+).+?(?P=ticks)", re.S)
+# An inline code span may wrap lines but never crosses a blank line (a paragraph break).
+_CODE_SPAN = re.compile(r"(?P<ticks>`+)(?:(?!\n[ \t]*\n).)+?(?P=ticks)", re.S)
 _FENCE = re.compile(r"^(?P<indent> {0,3}|\s*)(?P<fence>`{3,}|~{3,})")
 
 
@@ -68,7 +69,7 @@ RUNNER_KINDS: dict[str, tuple[bool, Renderer]] = {
     "table": (True, lambda v, k, s, p: table_block(v, k, p)),
     "text": (True, lambda v, k, s, p: text_block(v, k, p)),
     "result": (False, lambda v, k, s, p: status_block(v, p)),
-    "claims": (False, lambda v, k, s, p: claims_table([v], False, p)),
+    "claims": (False, lambda v, k, s, p: claims_table(v, False)),
     "provenance": (False, lambda v, k, s, p: provenance_table(v)),
 }
 

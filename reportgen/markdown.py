@@ -13,13 +13,13 @@ from typing import Any
 # as the character. (Line-start markers such as "-" or "#" cannot occur: escaped text is always
 # placed after other content or inside a table cell.)
 _ACTIVE = {c: f"&#{ord(c)};" for c in "\\`*_{}[]|$~^#"}
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", **_ACTIVE}
 
 
 def text(value: Any) -> str:
-    """Escape any value for inline use in Markdown or HTML (attribute-safe)."""
-    escaped = html.escape(str(value), quote=True)
-    escaped = "".join(_ACTIVE.get(c, c) for c in escaped)
-    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+    """Escape any value for inline use in Markdown or HTML (attribute-safe), in one pass."""
+    escaped = "".join(_ENTITIES.get(c, c) for c in str(value).replace("\r\n", "\n").replace("\r", "\n"))
+    return escaped.replace("\n", "<br>")
 
 
 def number(value: Any, spec: str = "") -> str:

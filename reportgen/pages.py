@@ -37,7 +37,7 @@ def runner_page(view: RunnerView) -> str:
         parts += ["## 错误", "", md.code_block(error.get("traceback") or f"{error.get('type')}: {error.get('message')}", "text"), ""]
     if view.ok:
         result = view.result
-        parts += ["## 文章中的数值与核对", "", claims_table([view], False, page), ""]
+        parts += ["## 文章中的数值与核对", "", claims_table(view, False), ""]
         metrics = result.get("metrics", {})
         if metrics:
             parts += ["## 指标", "", md.table(["名称", "值"], [[k, metrics[k]] for k in sorted(metrics)]), ""]
@@ -129,7 +129,8 @@ def errata_page(views: list[RunnerView], facts: dict[str, Fact]) -> str:
         parts += [md.admonition("warning", "部分运行器没有结果", f"以下运行器失败或尚无结果，它们的核对未计入：{md.text(names)}"), ""]
     for view in views:
         if view.claims():
-            parts += [f"## {md.text(view.title)}（{md.text(view.source)}）", "", claims_table([view], True, page), ""]
+            link = f"[{md.text(view.title)}]({md.relative(page, view.page)})"
+            parts += [f"## {link}（{md.text(view.source)}）", "", claims_table(view, True), ""]
     if facts:
         parts += ["## 史实与引用", "", "以下说法无法由代码计算，按公开文献核对。", "", _facts_table(list(facts.values())), ""]
     return "\n".join(parts)

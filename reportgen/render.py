@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from reportgen import markdown as md
 from reportgen.facts import Fact
@@ -167,7 +168,7 @@ def figure_block(view: RunnerView, name: str, page_uri: str) -> str:
         return unavailable(view, page_uri)
     figure = _require(view, "figures", name)
     caption = md.text(figure.get("caption") or name)
-    src = md.relative(page_uri, view.file_uri(figure["path"]))
+    src = quote(md.relative(page_uri, view.file_uri(figure["path"])), safe="/.-_~")
     return f'![{caption}]({src}){{ loading=lazy }}\n\n<p class="living-caption">{caption}</p>'
 
 
@@ -187,25 +188,24 @@ def text_block(view: RunnerView, name: str, page_uri: str) -> str:
     return md.code_block(content, language, title=name)
 
 
-def claims_table(views: list[RunnerView], with_anchors: bool, page_uri: str) -> str:
+def claims_table(view: RunnerView, with_anchors: bool) -> str:
+    """The runner's claims; anchors (for links from badges) only on the errata page."""
     rows = []
-    for view in views:
-        for claim in view.claims():
-            icon, label = VERDICT_LABELS[claim["verdict"]]
-            anchor = f'<a id="{claim_anchor(view.name, claim["id"])}"></a>' if with_anchors else ""
-            computed = "—" if claim.get("computed") is None else computed_text(claim)
-            rows.append(
-                [
-                    anchor + md.text(claim["source"]),
-                    md.text(claim["statement"]),
-                    md.text(claim["article"]),
-                    md.text(computed),
-                    f"{icon} {label}",
-                    md.text(claim.get("reason", "")),
-                    _link(page_uri, view.page, md.text(view.name)),
-                ]
-            )
-    header = ["出处", "文章原文", "文章数值", "本机计算", "结论", "说明", "运行器"]
+    for claim in view.claims():
+        icon, label = VERDICT_LABELS[claim["verdict"]]
+        anchor = f'<a id="{claim_anchor(view.name, claim["id"])}"></a>' if with_anchors else ""
+        computed = "—" if claim.get("computed") is None else computed_text(claim)
+        rows.append(
+            [
+                anchor + md.text(claim["source"]),
+                md.text(claim["statement"]),
+                md.text(claim["article"]),
+                md.text(computed),
+                f"{icon} {label}",
+                md.text(claim.get("reason", "")),
+            ]
+        )
+    header = ["出处", "文章原文", "文章数值", "本机计算", "结论", "说明"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) if rows else "（没有可核对的数值。）"

@@ -76,8 +76,11 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
     device = env.get("LIVING_DEVICE") or options.get("device") or "auto"
     if device not in DEVICES:
         raise SettingsError(f"device {device!r} is not one of {', '.join(DEVICES)}")
-    jobs_raw = env.get("LIVING_JOBS") or options.get("jobs") or 1
+    jobs_raw = env.get("LIVING_JOBS") or options.get("jobs")
+    jobs_raw = 1 if jobs_raw is None else jobs_raw
     try:
+        if isinstance(jobs_raw, bool) or (isinstance(jobs_raw, float) and not jobs_raw.is_integer()):
+            raise ValueError(jobs_raw)
         jobs = int(jobs_raw)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"jobs {jobs_raw!r} is not a whole number") from exc

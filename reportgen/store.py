@@ -14,7 +14,6 @@ reported as corrupt and never rendered.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -188,7 +187,10 @@ class Store:
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
         return True
-    return False
+    return True

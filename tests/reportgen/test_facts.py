@@ -67,43 +67,57 @@ def test_missing_or_empty_file_means_no_facts(tmp_path: Path) -> None:
         ("- id: [unclosed\n", "not valid YAML"),
         ("a: 1\n", "expected a list of facts"),
         ("- just a string\n", "item 1: expected a mapping"),
-        (f"- {{id: a, {ONE}}}\n- {{id: b, verdict: agrees}}\n", "item 2: missing source, statement, correction"),
+        (
+            f"- {{id: a, {ONE}}}\n- {{id: b, verdict: agrees}}\n",
+            "item 2: missing source, statement, correction",
+        ),
         ("- {id: a, source: s, statement: t, verdict: wrong, correction: c}\n", "verdict must be one of"),
         (f"- {{id: a, {ONE}}}\n- {{id: a, {ONE}}}\n", "item 2: duplicate id 'a'"),
-        ("- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x, url: ftp://x}]}",
-         "http\\(s\\) url"),
-        ("- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x}]}",
-         "http\\(s\\) url"),
-        ("- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [https://x.org]}",
-         "http\\(s\\) url"),
+        (
+            "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x, url: ftp://x}]}",
+            "http\\(s\\) url",
+        ),
+        (
+            "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x}]}",
+            "http\\(s\\) url",
+        ),
+        (
+            "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [https://x.org]}",
+            "http\\(s\\) url",
+        ),
         ("- {id: a, source: s, statement: t, verdict: agrees, correction: c}", "at least one citation"),
-        ("- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: []}", "at least one citation"),
+        (
+            "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: []}",
+            "at least one citation",
+        ),
     ],
-    ids=["yaml", "not-list", "not-mapping", "missing", "verdict", "duplicate", "ftp", "no-url", "bare-url",
-         "no-citations", "empty-citations"],
+    ids=[
+        "yaml",
+        "not-list",
+        "not-mapping",
+        "missing",
+        "verdict",
+        "duplicate",
+        "ftp",
+        "no-url",
+        "bare-url",
+        "no-citations",
+        "empty-citations",
+    ],
 )
 def test_invalid_files_raise(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(FactsError, match=message):
         load_facts(write(tmp_path, text))
 
 
-@pytest.mark.xfail(
-    reason="BUG: a citation with `url:` left empty (YAML null) raises AttributeError "
-    "('NoneType' object has no attribute 'startswith'), not FactsError",
-    raises=AttributeError,
-    strict=True,
-)
 def test_null_url_is_a_facts_error(tmp_path: Path) -> None:
-    text = "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x, url: }]}"
+    text = (
+        "- {id: a, source: s, statement: t, verdict: agrees, correction: c, citations: [{title: x, url: }]}"
+    )
     with pytest.raises(FactsError):
         load_facts(write(tmp_path, text))
 
 
-@pytest.mark.xfail(
-    reason="BUG: duplicate check compares the raw YAML id with str() keys, so two facts with "
-    "`id: 5` are not reported and the second silently replaces the first",
-    strict=True,
-)
 def test_duplicate_numeric_id_is_reported(tmp_path: Path) -> None:
     with pytest.raises(FactsError, match="duplicate id"):
         load_facts(write(tmp_path, f"- {{id: 5, {ONE}}}\n- {{id: 5, {ONE}}}\n"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from reportgen.facts import Citation, Fact
 from reportgen.inline import PageContext, references, substitute
 from reportgen.render import RunnerView
@@ -20,14 +18,24 @@ def make_ctx(page: str = PAGE) -> PageContext:
     r.metric("sneaky", "{{ value: alpha.square }}")
     r.check("square", source="toy §1", statement="x² = 4", article="4", computed=4.0)
     r.text("log", "see {{ value: alpha.square }}")
-    record = {"runner": "alpha", "status": "ok", "result": r.to_json(), "provenance": {}, "config": {}, "key": "k"}
+    record = {
+        "runner": "alpha",
+        "status": "ok",
+        "result": r.to_json(),
+        "provenance": {},
+        "config": {},
+        "key": "k",
+    }
     fact = Fact(
         id="jia_phd",
         source="000 §1.2",
         statement="清华博士",
         verdict="differs",
         correction="博士学位获得于 <UC Berkeley>",
-        citations=(Citation("Caffe & co", "https://arxiv.org/abs/1408.5093"), Citation("Wiki", "http://w.org/x")),
+        citations=(
+            Citation("Caffe & co", "https://arxiv.org/abs/1408.5093"),
+            Citation("Wiki", "http://w.org/x"),
+        ),
     )
     views = {"alpha": RunnerView("alpha", "阿尔法", "toy §1", record, "ran")}
     return PageContext(page, views, {"jia_phd": fact})
@@ -66,7 +74,9 @@ def test_indented_fence_in_a_list_is_code() -> None:
 
 def test_bad_references_are_visible_and_reported() -> None:
     ctx = make_ctx()
-    page = "A {{ value: nobody.x }} B {{ bogus: alpha.square }} C {{ value: alpha }} D {{ result: alpha.x }}\n"
+    page = (
+        "A {{ value: nobody.x }} B {{ bogus: alpha.square }} C {{ value: alpha }} D {{ result: alpha.x }}\n"
+    )
     out = substitute(page, ctx)
     assert out.count('<span class="living-missing">⚠ ') == 4
     assert "{{" not in out  # the marker shows the placeholder escaped, never live
@@ -83,7 +93,9 @@ def test_unknown_metric_is_reported_with_page() -> None:
     ctx = make_ctx("index.md")
     out = substitute("{{ value: alpha.nope }}", ctx)
     assert out.startswith('<span class="living-missing">')
-    assert ctx.problems == ["index.md: {{ value: alpha.nope }}: runner alpha has no metric 'nope'; it has: sneaky, square"]
+    assert ctx.problems == [
+        "index.md: {{ value: alpha.nope }}: runner alpha has no metric 'nope'; it has: sneaky, square"
+    ]
 
 
 def test_references_lists_kind_and_ref_outside_code() -> None:
@@ -107,7 +119,10 @@ def test_fact_renders_correction_and_citations() -> None:
 def test_inserted_content_is_not_substituted_again() -> None:
     ctx = make_ctx()
     value = substitute("{{ value: alpha.sneaky }}", ctx)
-    assert value == '<span class="living-value" title="由运行器 alpha 计算">&#123;&#123; value: alpha.square &#125;&#125;</span>'
+    assert (
+        value
+        == '<span class="living-value" title="由运行器 alpha 计算">&#123;&#123; value: alpha.square &#125;&#125;</span>'
+    )
     text = substitute("{{ text: alpha.log }}\n", ctx)
     assert text == '```text title="log"\nsee {{ value: alpha.square }}\n```\n'
     assert ctx.problems == []
@@ -124,11 +139,6 @@ def test_custom_render_sees_spec() -> None:
     assert seen == [("value", "r.m", ".3e"), ("claims", "r", "")]
 
 
-@pytest.mark.xfail(
-    reason="BUG: _CODE_SPAN matches across paragraphs (re.S), so a lone backtick in one paragraph and "
-    "`code` in a later one swallow the placeholders between them: left raw and not reported",
-    strict=True,
-)
 def test_lone_backtick_does_not_hide_later_placeholders() -> None:
     ctx = make_ctx()
     out = substitute(f"A lone ` backtick.\n\n{RAW}\n\nThen `code`.\n", ctx)

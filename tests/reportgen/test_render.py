@@ -67,7 +67,9 @@ def error_record() -> dict[str, Any]:
     return {"runner": "alpha", "status": "error", "error": error, "provenance": {"device": "cpu"}}
 
 
-def view(record: dict[str, Any] | None = None, origin: str = "ran", reasons: list[str] | None = None) -> RunnerView:
+def view(
+    record: dict[str, Any] | None = None, origin: str = "ran", reasons: list[str] | None = None
+) -> RunnerView:
     return RunnerView("alpha", "阿尔法", "toy §1", record, origin, reasons or [])
 
 
@@ -75,7 +77,10 @@ def test_value_inline_with_and_without_spec() -> None:
     v = view(ok_record())
     assert value_inline(v, "square", ".2f", PAGE) == f'<span class="living-value" {VALUE_TITLE}>4.00</span>'
     assert value_inline(v, "ratio", "", PAGE) == f'<span class="living-value" {VALUE_TITLE}>0.119203</span>'
-    assert value_inline(v, "label", "", PAGE) == f'<span class="living-value" {VALUE_TITLE}>a&#124;b &lt;i&gt;</span>'
+    assert (
+        value_inline(v, "label", "", PAGE)
+        == f'<span class="living-value" {VALUE_TITLE}>a&#124;b &lt;i&gt;</span>'
+    )
 
 
 def test_value_inline_stale_is_marked() -> None:
@@ -120,14 +125,15 @@ def test_computed_text_without_tolerance() -> None:
 
 def test_figure_block_path_is_relative_to_the_page() -> None:
     out = figure_block(view(ok_record()), "plot", PAGE)
-    assert out == '![一张图](../results/alpha/plot.png){ loading=lazy }\n\n<p class="living-caption">一张图</p>'
+    assert (
+        out == '![一张图](../results/alpha/plot.png){ loading=lazy }\n\n<p class="living-caption">一张图</p>'
+    )
 
 
 def test_table_block() -> None:
     out = table_block(view(ok_record()), "powers", PAGE)
     assert out == (
-        '<p class="living-caption">幂</p>\n\n'
-        "| n | x&#124;n |\n|---|---|\n| 0 | 1 |\n| 1 | a&#124;b |"
+        '<p class="living-caption">幂</p>\n\n| n | x&#124;n |\n|---|---|\n| 0 | 1 |\n| 1 | a&#124;b |'
     )
 
 
