@@ -64,6 +64,10 @@ def test_mermaid_diagram_is_kept_for_the_browser(site: Path) -> None:
     concepts = html(site, "draft-001/concepts")
     assert '<pre class="mermaid"><code>graph TD' in concepts
     assert "A[数据层] --&gt; B[模型层]" in concepts
+    # Mermaid and MathJax are served by the site itself, so diagrams and formulas render offline
+    assert 'src="../../javascripts/vendor/mermaid/mermaid.min.js"' in concepts
+    assert 'src="../../javascripts/vendor/mathjax/tex-mml-chtml.js"' in concepts
+    assert (site / "javascripts/vendor/mathjax/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff").is_file()
 
 
 def test_material_theme_in_chinese_with_dark_mode_toggle(site: Path) -> None:
