@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import runpy
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -88,6 +89,14 @@ def package_version(name: str) -> str:
         return "absent"
 
 
+def dataset_identity(root: Path, name: str) -> dict[str, str]:
+    """Which data files a runner would read, from the project's runners/datasets.py (stdlib only)."""
+    path = root / "runners" / "datasets.py"
+    if not path.is_file():
+        return {"error": "runners/datasets.py not found"}
+    return dict(runpy.run_path(str(path))["identity"](name, root))
+
+
 def probe_device_kind() -> str:
     """Which accelerator a run would get, guessed without importing torch (kept cheap on purpose).
 
@@ -127,6 +136,9 @@ def fingerprint(root: Path, spec: RunnerSpec, overrides: dict[str, Any], device:
         "packages": {name: package_version(name) for name in sorted(spec.packages)},
         "device": device_kind,
     }
+    dataset = getattr(spec, "dataset", "")
+    if dataset:
+        env["data"] = dataset_identity(root, dataset)
     return Fingerprint(
         code_hash=_sha256(canonical_json(code).encode()),
         env_hash=_sha256(canonical_json(env).encode()),
@@ -154,6 +166,10 @@ def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]
     for key in ("python", "device"):
         if old["env"][key] != new["env"][key]:
             reasons.append(f"{key} {old['env'][key]} → {new['env'][key]}")
+    old_data, new_data = old["env"].get("data", {}), new["env"].get("data", {})
+    for key in sorted(set(old_data) | set(new_data)):
+        if old_data.get(key) != new_data.get(key):
+            reasons.append(f"data {key}: {old_data.get(key, 'absent')} → {new_data.get(key, 'absent')}")
     for name, version in new["env"]["packages"].items():
         before = old["env"]["packages"].get(name)
         if before != version:

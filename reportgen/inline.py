@@ -5,6 +5,7 @@
     {{ fact: fact_id }}                a checked fact with its correction and citations
     {{ result: runner }}               status box linking to the runner's page
     {{ figure: runner.name }}  {{ table: runner.name }}  {{ text: runner.name }}
+    {{ diagram: runner.name }}         an architecture (Result.graph) drawn as a Mermaid diagram
     {{ claims: runner }}               all of a runner's claims as a table
     {{ provenance: runner }}           where and how the numbers were computed
 
@@ -26,6 +27,7 @@ from reportgen.render import (
     RunnerView,
     claim_inline,
     claims_table,
+    diagram_block,
     fact_inline,
     figure_block,
     provenance_table,
@@ -68,6 +70,7 @@ RUNNER_KINDS: dict[str, tuple[bool, Renderer]] = {
     "figure": (True, lambda v, k, s, p: figure_block(v, k, p)),
     "table": (True, lambda v, k, s, p: table_block(v, k, p)),
     "text": (True, lambda v, k, s, p: text_block(v, k, p)),
+    "diagram": (True, lambda v, k, s, p: diagram_block(v, k, p)),
     "result": (False, lambda v, k, s, p: status_block(v, p)),
     "claims": (False, lambda v, k, s, p: claims_table(v, False)),
     "provenance": (False, lambda v, k, s, p: provenance_table(v)),

@@ -85,3 +85,28 @@ def relative(from_src_uri: str, to_src_uri: str) -> str:
 
 def slug(*parts: str) -> str:
     return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)
+
+
+_MERMAID_ENTITIES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", "&": "#amp;", "`": "#96;"}
+
+
+def mermaid_label(value: Any) -> str:
+    """Text for a quoted Mermaid label: quotes, markup and entity starts are encoded."""
+    lines = str(value).replace("\r\n", "\n").split("\n")
+    return "<br>".join("".join(_MERMAID_ENTITIES.get(c, c) for c in line) for line in lines)
+
+
+def mermaid_id(value: Any) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", str(value))
+
+
+def mermaid_graph(nodes: list[dict[str, Any]], edges: list[list[str]], direction: str = "TD") -> str:
+    """A Mermaid flowchart fence from nodes ({id, label, detail}) and edges."""
+    lines = [f"graph {direction}"]
+    for node in nodes:
+        label = mermaid_label(node.get("label", node["id"]))
+        if node.get("detail"):
+            label += "<br>" + mermaid_label(node["detail"])
+        lines.append(f'    {mermaid_id(node["id"])}["{label}"]')
+    lines += [f"    {mermaid_id(a)} --> {mermaid_id(b)}" for a, b in edges]
+    return code_block("\n".join(lines), "mermaid")

@@ -17,6 +17,7 @@ from reportgen.render import (
     VERDICT_LABELS,
     RunnerView,
     claims_table,
+    diagram_block,
     figure_block,
     provenance_table,
     status_block,
@@ -43,6 +44,8 @@ def runner_page(view: RunnerView) -> str:
             parts += ["## 指标", "", md.table(["名称", "值"], [[k, metrics[k]] for k in sorted(metrics)]), ""]
         for name in sorted(result.get("tables", {})):
             parts += [f"## 表：{md.text(name)}", "", table_block(view, name, page), ""]
+        for name in sorted(result.get("graphs", {})):
+            parts += [f"## 结构图：{md.text(name)}", "", diagram_block(view, name, page), ""]
         for name in sorted(result.get("figures", {})):
             parts += [f"## 图：{md.text(name)}", "", figure_block(view, name, page), ""]
         for name in sorted(result.get("texts", {})):

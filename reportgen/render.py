@@ -188,6 +188,14 @@ def text_block(view: RunnerView, name: str, page_uri: str) -> str:
     return md.code_block(content, language, title=name)
 
 
+def diagram_block(view: RunnerView, name: str, page_uri: str) -> str:
+    if not view.ok:
+        return unavailable(view, page_uri)
+    graph = _require(view, "graphs", name)
+    caption = f'\n\n<p class="living-caption">{md.text(graph["caption"])}</p>' if graph.get("caption") else ""
+    return md.mermaid_graph(graph["nodes"], graph["edges"]) + caption
+
+
 def claims_table(view: RunnerView, with_anchors: bool) -> str:
     """The runner's claims; anchors (for links from badges) only on the errata page."""
     rows = []

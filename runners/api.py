@@ -132,6 +132,15 @@ class Series:
 
 
 @dataclass
+class Graph:
+    """An architecture as data: nodes in call order and edges between them (rendered as Mermaid)."""
+
+    nodes: list[dict[str, Scalar]]  # each: {"id", "label", "detail"} (detail: shape, parameters)
+    edges: list[list[str]]  # [from_id, to_id]
+    caption: str = ""
+
+
+@dataclass
 class Result:
     """Everything a runner found. Build it with the small helper methods below."""
 
@@ -140,6 +149,7 @@ class Result:
     figures: dict[str, Figure] = field(default_factory=dict)
     series: dict[str, Series] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    graphs: dict[str, Graph] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
 
     def metric(self, name: str, value: Any) -> Any:
@@ -157,6 +167,13 @@ class Result:
 
     def text(self, name: str, value: str) -> None:
         self.texts[name] = value
+
+    def graph(self, name: str, nodes: list[dict[str, Any]], edges: list[list[str]], caption: str = "") -> None:
+        ids = {str(n["id"]) for n in nodes}
+        dangling = [e for e in edges if e[0] not in ids or e[1] not in ids]
+        if dangling:
+            raise ValueError(f"graph {name}: edges name unknown nodes: {dangling}")
+        self.graphs[name] = Graph([plain(dict(n)) for n in nodes], [[str(a), str(b)] for a, b in edges], caption)
 
     def check(self, id: str, **kwargs: Any) -> Claim:
         """Record a numeric or textual claim; see `check_claim` for the arguments."""

@@ -1,0 +1,102 @@
+"""Shared pieces of the training runners: profiles, the in-memory batch loop, progress, allocator.
+
+The loop keeps the whole data set as one tensor on the training device and draws batches by
+indexing it, with no `DataLoader` and no per-sample work: on MNIST-sized data the model, not the
+input pipeline, should be the cost (see benchmarks/cnn_throughput.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+PROFILES = ("auto", "full", "quick")
+
+
+def resolve_profile(profile: str, device: str) -> str:
+    """`auto` runs the article's full settings on an accelerator and the quick budget on a CPU."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
+    if profile != "auto":
+        return profile
+    return "full" if device in ("cuda", "mps") else "quick"
+
+
+def tune_allocator() -> str:
+    """Keep glibc from returning large freed buffers to the OS after every step.
+
+    A training step frees and reallocates the same multi-megabyte activation buffers; with
+    glibc's default dynamic mmap threshold each of them can become an mmap/munmap pair with
+    page faults. Raising the thresholds once per process keeps them in the heap. Returns what
+    was done, for the page.
+    """
+    if not sys.platform.startswith("linux"):
+        return "未调整（非 Linux）"
+    name = ctypes.util.find_library("c")
+    if not name:
+        return "未调整（找不到 libc）"
+    libc = ctypes.CDLL(name)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    size = 1 << 30
+    ok = libc.mallopt(m_mmap_threshold, size) == 1 and libc.mallopt(m_trim_threshold, size) == 1
+    return "glibc mallopt：M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = 1 GiB" if ok else "mallopt 调用失败，未调整"
+
+
+def to_device_images(images: np.ndarray, device: str, channels_last: bool = False) -> torch.Tensor:
+    """uint8 N×28×28 → float32 N×1×28×28 in [0, 1] on the device, converted once."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).unsqueeze(1).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def to_device_labels(labels: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(labels.astype(np.int64)).to(device)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: str) -> Iterator[torch.Tensor]:
+    """A fresh random order each epoch, cut into batches (the last one may be smaller)."""
+    order = torch.randperm(n, generator=generator).to(device)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when stderr is not a TTY (builds, CI)."""
+
+    def __init__(self, total: int, desc: str, stream: Any = None) -> None:
+        self.total, self.desc, self.done = total, desc, 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = time.perf_counter()
+
+    def update(self, steps: int = 1, note: str = "") -> None:
+        self.done += steps
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        rate = self.done / max(1e-9, time.perf_counter() - self.started)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.desc} [{bar}] {self.done}/{self.total} {rate:.1f} it/s {note}")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy, accuracy and the logits of the whole set (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    loss = nn.functional.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(1) == y).float().mean().item()
+    return loss, accuracy, logits
