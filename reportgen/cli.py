@@ -6,6 +6,9 @@
     reportgen serve                      the same, then `mkdocs serve`
     reportgen freeze [NAME ...]          copy current results to results/ (commit them)
     reportgen render --out DIR           write the generated Markdown pages to DIR
+    reportgen report                     the run report: status, cache hit or miss, time, device
+    reportgen drift [--baseline SRC]     what changed since the previous build (or SRC)
+    reportgen manifest --out FILE        write the results manifest (what drift compares)
     reportgen clean                      delete the result cache
 """
 
@@ -19,11 +22,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reportgen.drift import drift_since_baseline, render_drift_text
 from reportgen.facts import FactsError, load_facts
-from reportgen.pipeline import UnknownRunner, bring_up_to_date, load_registry, select, status
+from reportgen.fingerprint import git_commit
+from reportgen.manifest import build_manifest
+from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, load_registry, select, status
+from reportgen.report import render_report_text, report_rows
 from reportgen.settings import DEVICES, EXECUTE_MODES, Settings, SettingsError, load_settings
-from reportgen.site import assemble, write_pages
-from reportgen.store import Store
+from reportgen.site import add_drift_pages, assemble, view_of, write_pages
+from reportgen.store import Store, write_json_atomic
 
 
 def _print_log(level: str, message: str) -> None:
@@ -111,8 +118,36 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     outcomes = bring_up_to_date(settings, log=_print_log)
     content = assemble(outcomes, load_facts(settings.facts_file))
+    add_drift_pages(content, drift_since_baseline(outcomes, settings, log=_print_log))
     for path in write_pages(content, Path(args.out)):
         print(path)
+    return 0
+
+
+def _current(settings: Settings) -> dict[str, Outcome]:
+    """Each runner's result as it stands, running nothing (what a build with execute: never shows)."""
+    return {spec.name: status(settings, spec, _print_log) for spec in load_registry(settings.root).values()}
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    print(render_report_text(report_rows([view_of(o) for o in _current(settings).values()])), end="")
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
+    baseline = args.baseline or ""
+    if baseline and "://" not in baseline:
+        baseline = str(Path(baseline).absolute())  # a path on the command line is relative to where it is typed
+    drift = drift_since_baseline(_current(settings), settings, baseline, _print_log)
+    print(render_drift_text(drift.changes, drift.baseline), end="")
+    return 1 if args.fail_on_drift and drift.changes else 0
+
+
+def cmd_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, build_manifest(_current(settings), git_commit(settings.root)))
+    print(out)
     return 0
 
 
@@ -142,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("freeze", help="commit current results to results/").add_argument("names", nargs="*")
     sub.add_parser("render", help="write generated pages to a directory").add_argument("--out", required=True)
     sub.add_parser("clean", help="delete the result cache")
+    sub.add_parser("report", help="status, cache hit or miss, wall time and device of every runner")
+    drift = sub.add_parser("drift", help="results that changed since the previous build (or a baseline)")
+    drift.add_argument("--baseline", help="manifest file or https:// URL (default: the previous build's)")
+    drift.add_argument("--fail-on-drift", action="store_true", help="exit with 1 when anything changed")
+    sub.add_parser("manifest", help="write the results manifest").add_argument("--out", required=True)
     return parser
 
 
@@ -153,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args, settings)
         if args.command in ("build", "serve"):
             return cmd_mkdocs(args, settings, args.command)
-        handler = {"run": cmd_run, "freeze": cmd_freeze, "render": cmd_render, "clean": cmd_clean}[args.command]
+        handlers = {"run": cmd_run, "freeze": cmd_freeze, "render": cmd_render, "clean": cmd_clean}
+        handlers.update(report=cmd_report, drift=cmd_drift, manifest=cmd_manifest)
+        handler = handlers[args.command]
         return handler(args, settings)
     except (SettingsError, UnknownRunner, FactsError) as exc:
         print(f"reportgen: error: {exc}", file=sys.stderr)

@@ -4,7 +4,7 @@
     {{ claim: runner.claim_id }}       the article's value, ours, and the verdict
     {{ fact: fact_id }}                a checked fact with its correction and citations
     {{ result: runner }}               status box linking to the runner's page
-    {{ figure: runner.name }}  {{ table: runner.name }}  {{ text: runner.name }}
+    {{ figure: runner.name }}  {{ table: runner.name }}  {{ text: runner.name }}  ({{ text: runner.name | prose }} as a paragraph)
     {{ diagram: runner.name }}         an architecture (Result.graph) drawn as a Mermaid diagram
     {{ claims: runner }}               all of a runner's claims as a table
     {{ provenance: runner }}           where and how the numbers were computed
@@ -69,7 +69,7 @@ RUNNER_KINDS: dict[str, tuple[bool, Renderer]] = {
     "claim": (True, lambda v, k, s, p: claim_inline(v, k, p)),
     "figure": (True, lambda v, k, s, p: figure_block(v, k, p)),
     "table": (True, lambda v, k, s, p: table_block(v, k, p)),
-    "text": (True, lambda v, k, s, p: text_block(v, k, p)),
+    "text": (True, lambda v, k, s, p: text_block(v, k, p, s)),
     "diagram": (True, lambda v, k, s, p: diagram_block(v, k, p)),
     "result": (False, lambda v, k, s, p: status_block(v, p)),
     "claims": (False, lambda v, k, s, p: claims_table(v, False)),

@@ -18,12 +18,15 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 
+from reportgen.drift import DRIFT_PAGE, DRIFT_TITLE, drift_since_baseline
 from reportgen.facts import FactsError, load_facts
 from reportgen.inline import PageContext, substitute
 from reportgen.pages import RESULTS_INDEX
 from reportgen.pipeline import UnknownRunner, bring_up_to_date, load_registry
+from reportgen.report import REPORT_PAGE, REPORT_TITLE
 from reportgen.settings import EXECUTE_MODES, Settings, SettingsError, make_settings
-from reportgen.site import CSS_URI, SiteContent, assemble
+from reportgen.site import CSS_URI, SiteContent, add_drift_pages, assemble
+from reportgen.store import write_json_atomic
 
 log = logging.getLogger("mkdocs.plugins.living-article")
 
@@ -36,6 +39,7 @@ class LivingArticleConfig(Config):
     cache_dir = c.Type(str, default=".living/cache")
     frozen_dir = c.Type(str, default="results")
     facts = c.Type(str, default="docs/facts.yml")
+    drift_baseline = c.Type(str, default="")  # path or https:// URL; "" = the previous build's manifest
 
 
 def _log(level: str, message: str) -> None:
@@ -63,6 +67,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         self.settings: Settings | None = None
         self.site: SiteContent | None = None
         self.problems: list[str] = []
+        self.manifest: dict[str, Any] | None = None
 
     def on_config(self, config: Any) -> Any:
         root = Path(config.config_file_path).resolve().parent
@@ -76,7 +81,9 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         except UnknownRunner as exc:
             raise PluginError(f"living-article: {exc}") from exc
         if config.nav is not None:
-            add_result_pages_to_nav(config.nav, [(s.title, f"results/{s.name}.md") for s in registry.values()])
+            build_pages = [(REPORT_TITLE, REPORT_PAGE), (DRIFT_TITLE, DRIFT_PAGE)]
+            runner_pages = [(s.title, f"results/{s.name}.md") for s in registry.values()]
+            add_result_pages_to_nav(config.nav, build_pages + runner_pages)
         config.extra_css.append(CSS_URI)
         return config
 
@@ -89,6 +96,11 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             raise PluginError(f"living-article: {exc}") from exc
         self.site = assemble(outcomes, facts)
         self.facts = facts
+        drift = drift_since_baseline(outcomes, self.settings, log=_log)
+        add_drift_pages(self.site, drift)
+        self.manifest = drift.manifest
+        if drift.baseline is not None:
+            log.info(f"living-article: {len(drift.changes)} change(s) since {drift.baseline['source']}")
         for name, view in sorted(self.site.views.items()):
             if view.origin == "stale":
                 log.info(f"{name}: showing a stale result ({'; '.join(view.reasons)})")
@@ -116,6 +128,12 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         for problem in ctx.problems:
             log.warning(f"living-article: {problem}")
         return rendered
+
+    def on_post_build(self, config: Any) -> None:
+        # the next build compares with this one (written atomically, and only when it changed)
+        if self.manifest is not None and self.settings is not None:
+            self.settings.manifest_file.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.settings.manifest_file, self.manifest)
 
     def on_serve(self, server: Any, config: Any, builder: Any) -> Any:
         # editing a runner (outside docs/) must trigger a rebuild, which re-runs only that runner

@@ -180,10 +180,15 @@ def table_block(view: RunnerView, name: str, page_uri: str) -> str:
     return caption + md.table(tab["columns"], tab["rows"])
 
 
-def text_block(view: RunnerView, name: str, page_uri: str) -> str:
+def text_block(view: RunnerView, name: str, page_uri: str, spec: str = "") -> str:
+    """A captured text as a code block, or with `| prose` as an escaped paragraph."""
     if not view.ok:
         return unavailable(view, page_uri)
     content = _require(view, "texts", name)
+    if spec == "prose":
+        return md.text(content.strip())
+    if spec:
+        raise RefError(f"text {view.name}.{name}: unknown option {spec!r} (use `| prose` or nothing)")
     language = "python" if name.endswith("_script") else "diff" if name.endswith("_diff") else "text"
     return md.code_block(content, language, title=name)
 

@@ -7,6 +7,8 @@ without editing files:
     LIVING_DEVICE    auto (default) | cpu | cuda | mps
     LIVING_JOBS      runners executed at once (default: 1)
     LIVING_CACHE_DIR where results are cached (default: .living/cache)
+    LIVING_DRIFT_BASELINE  manifest to compare results with: a path or https:// URL
+                     (default: the previous build's, kept beside the cache)
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class Settings:
     device: str = "auto"
     jobs: int = 1
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-runner config overrides
+    drift_baseline: str = ""  # path or https:// URL of a results manifest; "" = the kept one
+
+    @property
+    def manifest_file(self) -> Path:
+        # beside the cache, so a build with its own cache (a test, CI) keeps its own baseline
+        return self.cache_dir.parent / "manifest.json"
 
     def overrides(self, runner: str) -> dict[str, Any]:
         return dict(sorted(self.config.get(runner, {}).items()))
@@ -101,6 +109,7 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
         device=device,
         jobs=jobs,
         config={str(k): dict(v) for k, v in config.items()},
+        drift_baseline=str(env.get("LIVING_DRIFT_BASELINE") or options.get("drift_baseline") or ""),
     )
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reportgen.drift import DRIFT_PAGE, Drift, render_drift_page
 from reportgen.facts import Fact
+from reportgen.manifest import MANIFEST_URI, manifest_text
 from reportgen.pages import RESULTS_INDEX, errata_page, results_index, runner_page
 from reportgen.pipeline import Outcome
 from reportgen.render import ERRATA_PAGE, RunnerView
+from reportgen.report import REPORT_PAGE, render_report_page, report_rows
 
 CSS_URI = "assets/living-article.css"
 CSS_SOURCE = Path(__file__).parent / "assets" / "living.css"
@@ -17,7 +20,7 @@ CSS_SOURCE = Path(__file__).parent / "assets" / "living.css"
 @dataclass
 class SiteContent:
     views: dict[str, RunnerView]
-    pages: dict[str, str] = field(default_factory=dict)  # docs-relative path → Markdown
+    pages: dict[str, str] = field(default_factory=dict)  # docs-relative path → Markdown (or JSON)
     files: dict[str, Path] = field(default_factory=dict)  # docs-relative path → file on disk
 
 
@@ -33,6 +36,7 @@ def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact]) -> SiteConten
     ordered = list(views.values())
     content.pages[RESULTS_INDEX] = results_index(ordered)
     content.pages[ERRATA_PAGE] = errata_page(ordered, facts)
+    content.pages[REPORT_PAGE] = render_report_page(report_rows(ordered))
     for name, view in views.items():
         content.pages[view.page] = runner_page(view)
         entry = outcomes[name].entry
@@ -42,6 +46,12 @@ def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact]) -> SiteConten
             content.files[view.file_uri(rel)] = entry.file(rel)
     content.files[CSS_URI] = CSS_SOURCE
     return content
+
+
+def add_drift_pages(content: SiteContent, drift: Drift) -> None:
+    """Add the drift page and the manifest that the next build (or another site) compares with."""
+    content.pages[DRIFT_PAGE] = render_drift_page(drift.changes, drift.baseline)
+    content.pages[MANIFEST_URI] = manifest_text(drift.manifest)
 
 
 def write_pages(content: SiteContent, out_dir: Path) -> list[Path]:

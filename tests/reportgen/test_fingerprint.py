@@ -150,3 +150,23 @@ def test_git_commit_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert git_commit(tmp_path) == "unknown"
     monkeypatch.setenv("GITHUB_SHA", SHA)
     assert git_commit(tmp_path) == SHA
+
+
+def test_data_set_files_are_part_of_the_environment_hash(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[2] / "runners" / "datasets.py", project / "runners" / "datasets.py")
+    data = tmp_path / "mnist-files"
+    data.mkdir()
+    monkeypatch.setenv("LIVING_MNIST_DIR", str(data))
+    monkeypatch.setenv("LIVING_DATA_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.chdir(tmp_path)
+    spec = RunnerSpec("a", "runners.a", "A", "toy §1", packages=(), dataset="mnist")
+    before = fingerprint(project, spec, {}, "cpu")
+    assert before.inputs["env"]["data"]["train_images"] == "absent"
+    (data / "train-images-idx3-ubyte.gz").write_bytes(b"x" * 10)
+    after = fingerprint(project, spec, {}, "cpu")
+    assert after.code_hash == before.code_hash and after.env_hash != before.env_hash
+    assert explain_change(before.inputs, after.inputs) == ["data train_images: absent → 10 bytes"]

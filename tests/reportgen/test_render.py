@@ -208,3 +208,33 @@ def test_missing_runner_renders_no_result_marker() -> None:
 def test_unknown_names_raise_ref_error(call: Any, message: str) -> None:
     with pytest.raises(RefError, match=message):
         call(view(ok_record()))
+
+
+def test_diagram_block_draws_mermaid_with_escaped_labels() -> None:
+    from reportgen.render import diagram_block
+
+    result = Result()
+    nodes = [
+        {"id": "in", "label": "输入", "detail": "1×28×28"},
+        {"id": "n0", "label": 'conv1: Conv2d "<script>#1"', "detail": "32×26×26 · 320 参数"},
+    ]
+    result.graph("model", nodes, [["in", "n0"]], caption="从真实模块读出")
+    record = {**ok_record(), "result": result.to_json()}
+    assert diagram_block(view(record), "model", "draft-000/project.md") == (
+        "```mermaid\n"
+        "graph TD\n"
+        '    n_in["输入<br>1×28×28"]\n'
+        '    n_n0["conv1: Conv2d #quot;#lt;script#gt;#35;1#quot;<br>32×26×26 · 320 参数"]\n'
+        "    n_in --> n_n0\n"
+        "```\n\n"
+        '<p class="living-caption">从真实模块读出</p>'
+    )
+
+
+def test_text_block_as_prose_is_escaped_paragraph() -> None:
+    result = Result()
+    result.text("source", "官方 *MNIST*\n<b>10,000</b> 张")
+    record = {**ok_record(), "result": result.to_json()}
+    assert text_block(view(record), "source", "index.md", "prose") == "官方 &#42;MNIST&#42;<br>&lt;b&gt;10,000&lt;/b&gt; 张"
+    with pytest.raises(RefError, match="unknown option 'bold'"):
+        text_block(view(record), "source", "index.md", "bold")

@@ -1,0 +1,121 @@
+"""000 §2.5: the ported Keras CNN, its traced graph, a quick end-to-end run, determinism, the loss claim."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from runners import cnn
+from runners.architecture import graph_of, trace
+from runners.cnn_model import Net, param_count
+from runners.context import RunContext
+
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+TIMING = {"train_seconds", "images_per_second", "train_eval_seconds"}  # wall-clock: differs run to run
+
+
+def keras_params() -> int:
+    """Keras' summary total for the §2.5 model, from the layer formulas (not from torch)."""
+    conv = [(1, 32), (32, 64), (64, 64)]  # 3x3 kernels: (3*3*in + 1) * out
+    dense = [(3 * 3 * 64, 64), (64, 10)]  # (in + 1) * out
+    return sum((9 * i + 1) * o for i, o in conv) + sum((i + 1) * o for i, o in dense)
+
+
+def test_net_shape_and_parameter_count() -> None:
+    model = Net()
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    assert keras_params() == param_count(model) == 93_322
+
+
+def test_graph_is_the_traced_layers_in_order() -> None:
+    nodes, edges = graph_of(trace(Net(), torch.zeros(1, 1, 28, 28)), "1×28×28")
+    assert [(n["label"], n["detail"]) for n in nodes] == [
+        ("输入", "1×28×28"),
+        ("conv1: Conv2d", "1×32×26×26 · 320 参数"),
+        ("relu1: ReLU", "1×32×26×26"),
+        ("pool1: MaxPool2d", "1×32×13×13"),
+        ("conv2: Conv2d", "1×64×11×11 · 18,496 参数"),
+        ("relu2: ReLU", "1×64×11×11"),
+        ("pool2: MaxPool2d", "1×64×5×5"),
+        ("conv3: Conv2d", "1×64×3×3 · 36,928 参数"),
+        ("relu3: ReLU", "1×64×3×3"),
+        ("flatten: Flatten", "1×576"),
+        ("fc1: Linear", "1×64 · 36,928 参数"),
+        ("relu4: ReLU", "1×64"),
+        ("fc2: Linear", "1×10 · 650 参数"),
+    ]
+    assert edges == [[nodes[i]["id"], nodes[i + 1]["id"]] for i in range(len(nodes) - 1)]
+
+
+def test_loss_shape_demo_without_training() -> None:
+    labels = torch.tensor([3, 1, 4, 1, 5], dtype=torch.uint8).numpy()
+    rows, formula = cnn.loss_shape_demo(labels, torch.zeros(5, 10))
+    assert formula.startswith("RuntimeError: The size of tensor a (5) must match the size of tensor b (10)")
+    assert rows[0][1] == "RuntimeError: expected target dtype to be Long or Byte, but got Float"
+    assert rows[3][1] == rows[4][1] == "2.3026"  # one-hot categorical == sparse: ln 10 for zero logits
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory):
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
+    config = cnn.Config(profile="quick", quick_train=256, test_limit=256, quick_epochs=1, download=False)
+    results, seconds = [], []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
+        for i in range(2):
+            ctx = RunContext(out_dir=tmp_path_factory.mktemp(f"cnn{i}"), device="cpu", device_name="cpu", seed=0)
+            started = time.perf_counter()
+            results.append((cnn.run(config, ctx), ctx))
+            seconds.append(time.perf_counter() - started)
+    return results, seconds
+
+
+def test_quick_run_end_to_end(runs) -> None:
+    (result, ctx), _ = runs[0][0], runs[1]
+    assert runs[1][0] < 10
+    m = result.metrics
+    assert (m["profile"], m["epochs"], m["train_images"], m["test_images"]) == ("quick", 1, 256, 256)
+    assert m["params_total"] == 93_322 and m["data_official"] is False
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["test_loss"] > 0 and m["images_per_second"] > 0
+    assert "t10k" in result.texts["data_source"] and "quick" in result.texts["data_source"]
+    assert result.texts["allocator"]
+    for name in ("curves", "confusion", "misclassified"):
+        assert (ctx.out_dir / result.figures[name].path).is_file()
+    assert result.tables["epochs"].columns == ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]
+    assert len(result.tables["epochs"].rows) == 1 and set(result.series["epochs"].ys) >= {"test_accuracy"}
+    assert result.tables["layers"].rows[-1][-1] == 93_322
+    confusion = [row[1:] for row in result.tables["confusion"].rows]
+    assert sum(map(sum, confusion)) == 256
+    assert sum(confusion[i][i] for i in range(10)) / 256 == pytest.approx(m["test_accuracy"])
+    assert [n["label"] for n in result.graphs["model"].nodes][1] == "conv1: Conv2d"
+    for word in ("channels_last", "CrossEntropyLoss", "sparse_categorical_crossentropy", "glorot_uniform", "1e-07", "10 轮"):
+        assert word in result.texts["port_notes"]
+
+
+def test_two_runs_with_the_same_seed_are_identical(runs) -> None:
+    (a, _), (b, _) = runs[0]
+    drop = lambda metrics: {k: v for k, v in metrics.items() if k not in TIMING}  # noqa: E731
+    assert drop(a.metrics) == drop(b.metrics)
+    assert a.tables["epochs"].rows == b.tables["epochs"].rows
+    assert a.tables["confusion"].rows == b.tables["confusion"].rows
+
+
+def test_categorical_crossentropy_claim_differs(runs) -> None:
+    result = runs[0][0][0]
+    (claim,) = [c for c in result.claims if c.id == "categorical_crossentropy"]
+    assert claim.verdict == "differs"
+    assert claim.article == "可以训练（文中给出训练与评估步骤）"
+    assert claim.computed.startswith("形状不兼容：标签 (64,) 与输出 (64, 10)；RuntimeError: The size of tensor a (64)")
+    assert 'loss="categorical_crossentropy"' in claim.statement and "sparse_categorical_crossentropy" in claim.reason
+    assert [c.id for c in result.claims] == ["categorical_crossentropy"]  # the article prints no accuracy
+
+
+def test_claim_statement_is_verbatim_from_the_article() -> None:
+    seeds = sorted((MNIST_DIR.parents[1] / "seeds").glob("000_*.txt"))
+    if not seeds:
+        pytest.skip("article seed not available")
+    assert cnn.COMPILE_FIT in seeds[0].read_text(encoding="utf-8")
