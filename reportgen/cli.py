@@ -28,7 +28,7 @@ from reportgen.fingerprint import git_commit
 from reportgen.manifest import build_manifest
 from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, load_registry, select, status
 from reportgen.report import render_report_text, report_rows
-from reportgen.settings import DEVICES, EXECUTE_MODES, Settings, SettingsError, load_settings
+from reportgen.settings import DEVICES, EXECUTE_MODES, PROFILES, Settings, SettingsError, load_settings
 from reportgen.site import add_drift_pages, assemble, view_of, write_pages
 from reportgen.store import Store, write_json_atomic
 
@@ -59,6 +59,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings.execute = args.execute
     if args.device:
         settings.device = args.device
+    if args.profile:
+        settings.profile = args.profile
     if getattr(args, "jobs", None):
         settings.jobs = args.jobs
     for runner, values in _parse_sets(args.set).items():
@@ -95,6 +97,7 @@ def cmd_mkdocs(args: argparse.Namespace, settings: Settings, verb: str) -> int:
     if verb == "build" and args.strict:
         command.append("--strict")
     env = {**os.environ, "LIVING_EXECUTE": settings.execute, "LIVING_DEVICE": settings.device}
+    env["LIVING_PROFILE"] = settings.profile
     env["LIVING_JOBS"] = str(settings.jobs)
     if settings.config:
         print("note: --set applies to `reportgen run`; for builds put overrides in mkdocs.yml", file=sys.stderr)
@@ -162,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", help="project directory (default: the one holding mkdocs.yml)")
     parser.add_argument("--execute", choices=EXECUTE_MODES, help="override the execution mode")
     parser.add_argument("--device", choices=DEVICES, help="device for runners that train")
+    parser.add_argument("--profile", choices=PROFILES, help="training budget: full (the article's settings) or quick")
     parser.add_argument("--set", action="append", default=[], metavar="RUNNER.KEY=VALUE", help="config override")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("status", "list"):

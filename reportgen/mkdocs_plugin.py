@@ -35,6 +35,7 @@ class LivingArticleConfig(Config):
     execute = c.Choice(EXECUTE_MODES, default="stale")
     device = c.Choice(("auto", "cpu", "cuda", "mps"), default="auto")
     jobs = c.Type(int, default=1)
+    profile = c.Choice(("auto", "full", "quick"), default="auto")
     config = c.Type(dict, default={})
     cache_dir = c.Type(str, default=".living/cache")
     frozen_dir = c.Type(str, default="results")

@@ -78,7 +78,7 @@ def _store(settings: Settings) -> Store:
 
 def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet) -> Outcome:
     """Where the runner's current result would come from, without running anything."""
-    fp = fingerprint(settings.root, spec, settings.overrides(spec.name), settings.device)
+    fp = fingerprint(settings.root, spec, settings.overrides(spec.name, spec.profiles), settings.device)
     store = _store(settings)
     try:
         entry = store.lookup(spec.name, fp.key)
@@ -101,7 +101,7 @@ def execute(settings: Settings, outcome: Outcome, threads: int, device_lock: thr
     """Run the runner now and store its record (success or failure) as the entry for its key."""
     spec, fp = outcome.spec, outcome.fingerprint
     store = _store(settings)
-    job = Job(spec, settings.overrides(spec.name), settings.device, threads, spec.timeout_s)
+    job = Job(spec, settings.overrides(spec.name, spec.profiles), settings.device, threads, spec.timeout_s)
     workdir = store.new_workdir(spec.name)
     try:
         on_accelerator = spec.uses_device and fp.inputs["env"]["device"] != "cpu"

@@ -6,6 +6,7 @@ without editing files:
     LIVING_EXECUTE   stale (default) | never | all
     LIVING_DEVICE    auto (default) | cpu | cuda | mps
     LIVING_JOBS      runners executed at once (default: 1)
+    LIVING_PROFILE   auto (default) | full | quick, for every training runner
     LIVING_CACHE_DIR where results are cached (default: .living/cache)
     LIVING_DRIFT_BASELINE  manifest to compare results with: a path or https:// URL
                      (default: the previous build's, kept beside the cache)
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 EXECUTE_MODES = ("stale", "never", "all")
+PROFILES = ("auto", "full", "quick")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PLUGIN_NAME = "living-article"
 
@@ -38,6 +40,7 @@ class Settings:
     execute: str = "stale"
     device: str = "auto"
     jobs: int = 1
+    profile: str = "auto"  # training budget for runners with a profile: auto | full | quick
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-runner config overrides
     drift_baseline: str = ""  # path or https:// URL of a results manifest; "" = the kept one
 
@@ -46,8 +49,12 @@ class Settings:
         # beside the cache, so a build with its own cache (a test, CI) keeps its own baseline
         return self.cache_dir.parent / "manifest.json"
 
-    def overrides(self, runner: str) -> dict[str, Any]:
-        return dict(sorted(self.config.get(runner, {}).items()))
+    def overrides(self, runner: str, profiles: bool = False) -> dict[str, Any]:
+        """The runner's config overrides; the global profile applies unless the runner sets its own."""
+        values = dict(self.config.get(runner, {}))
+        if profiles and self.profile != "auto":
+            values.setdefault("profile", self.profile)
+        return dict(sorted(values.items()))
 
 
 class _LenientLoader(yaml.SafeLoader):
@@ -94,6 +101,9 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
         raise SettingsError(f"jobs {jobs_raw!r} is not a whole number") from exc
     if jobs < 1:
         raise SettingsError(f"jobs must be at least 1, not {jobs}")
+    profile = env.get("LIVING_PROFILE") or options.get("profile") or "auto"
+    if profile not in PROFILES:
+        raise SettingsError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
     config = options.get("config") or {}
     if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
         raise SettingsError("config must map runner names to {key: value} overrides")
@@ -108,6 +118,7 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
         execute=execute,
         device=device,
         jobs=jobs,
+        profile=profile,
         config={str(k): dict(v) for k, v in config.items()},
         drift_baseline=str(env.get("LIVING_DRIFT_BASELINE") or options.get("drift_baseline") or ""),
     )

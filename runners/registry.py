@@ -25,6 +25,8 @@ class RunnerSpec:
     data_files: tuple[str, ...] = field(default_factory=tuple)
     # A data set whose identity (which files are on disk) is part of the cache key; see runners.datasets.
     dataset: str = ""
+    # True when Config has a `profile` field ("auto" | "full" | "quick"): the global profile setting applies.
+    profiles: bool = False
 
 
 RUNNERS: dict[str, RunnerSpec] = {
@@ -43,8 +45,8 @@ RUNNERS: dict[str, RunnerSpec] = {
             data_files=("runners/article_code/simple_model.py",),
         ),
         RunnerSpec("cnn_shapes", "runners.cnn_shapes", "CNN 形状推演", "000 §2.3.1", uses_device=True),
-        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset="mnist"),
-        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset="mnist"),
-        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset="mnist"),
+        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset="mnist", profiles=True),
     ]
 }

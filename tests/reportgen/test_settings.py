@@ -156,3 +156,14 @@ def test_load_settings_reads_the_nearest_mkdocs_yml(tmp_path: Path) -> None:
     assert s.root == tmp_path.resolve()
     assert (s.execute, s.device, s.jobs) == ("never", "cpu", 5)
     assert s.overrides("alpha") == {"seed": 1, "x": 3.0}
+
+
+def test_global_profile_applies_to_runners_with_profiles_only() -> None:
+    settings = make_settings(ROOT, {"profile": "quick", "config": {"cnn": {"epochs": 2}, "lstm": {"profile": "full"}}}, {})
+    assert settings.overrides("cnn", profiles=True) == {"epochs": 2, "profile": "quick"}
+    assert settings.overrides("lstm", profiles=True) == {"profile": "full"}  # the runner's own setting wins
+    assert settings.overrides("activations", profiles=False) == {}
+    assert make_settings(ROOT, {"profile": "quick"}, {"LIVING_PROFILE": "full"}).profile == "full"
+    assert make_settings(ROOT, {}, {}).overrides("cnn", profiles=True) == {}  # auto: nothing forced
+    with pytest.raises(SettingsError, match="profile 'fast' is not one of auto, full, quick"):
+        make_settings(ROOT, {}, {"LIVING_PROFILE": "fast"})
