@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("build", "serve"):
         cmd = sub.add_parser(verb, help=f"bring results up to date and `mkdocs {verb}`")
         cmd.add_argument("--strict", action="store_true")
-        cmd.add_argument("mkdocs_args", nargs=argparse.REMAINDER)
+        cmd.add_argument("mkdocs_args", nargs=argparse.REMAINDER, help="passed on to mkdocs (e.g. -d DIR)")
     sub.add_parser("freeze", help="commit current results to results/").add_argument("names", nargs="*")
     sub.add_parser("render", help="write generated pages to a directory").add_argument("--out", required=True)
     sub.add_parser("clean", help="delete the result cache")
@@ -190,7 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command not in ("build", "serve"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command in ("build", "serve"):
+        args.mkdocs_args = [*unknown, *args.mkdocs_args]  # e.g. `reportgen build --strict -d DIR`
     try:
         settings = _settings(args)
         if args.command in ("status", "list"):

@@ -1,8 +1,9 @@
 """Run one runner in its own process with a timeout; every outcome becomes a record.
 
 The child (`python -m runners NAME`) writes `result.json` into its work directory. A crash,
-a kill by signal, a timeout or a missing/garbled result is turned into an error record here,
-with the captured stdout/stderr, so the page can show what happened.
+a kill by signal, a timeout, running out of its memory limit (`RunnerSpec.memory_mb`) or a
+missing/garbled result is turned into an error record here, with the captured stdout/stderr,
+so the page can show what happened.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +27,36 @@ if TYPE_CHECKING:
 
 
 MAX_CAPTURE = 200_000  # characters of stdout/stderr kept in a record
+# Files the site would serve as pages, scripts or styles of its own (a runner's `x.md` becomes a
+# page, `x.svg` or `x.html` runs script on the site's origin). Runners publish data and images.
+ACTIVE_SUFFIXES = frozenset(
+    [".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".xhtml", ".shtml"]
+    + [".svg", ".svgz", ".js", ".mjs", ".css", ".xml", ".xsl", ".xslt"]
+)
+
+
+class Cancelled(Exception):
+    """The build was interrupted (Ctrl-C): this run's outcome is not a result and is not stored."""
+
+
+@dataclass
+class RunGroup:
+    """The runner processes one build started, so an interrupted build can stop them all.
+
+    Runners have their own session (so a timeout can kill their children), which also keeps
+    the terminal's Ctrl-C from reaching them: without this they would run on to completion.
+    """
+
+    stopped: bool = False
+    live: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for proc in self.live:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,71 @@ def _describe_exit(code: int) -> str:
     return f"exited with status {code}"
 
 
+def _limit_memory(megabytes: int) -> Callable[[], None] | None:
+    """A preexec_fn capping the child's address space, so a runaway runner fails alone instead of
+    exhausting the machine. None without a limit (keeps subprocess's fast spawn path)."""
+    if megabytes <= 0:
+        return None
+    limit = megabytes << 20
+
+    def apply() -> None:  # runs in the child between fork and exec: a single syscall, no locks
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def _memory_reason(record: dict[str, Any], returncode: int, megabytes: int) -> None:
+    """Name the memory limit in the error, since MemoryError's own message is usually empty."""
+    error = record.get("error")
+    if not megabytes or not isinstance(error, dict):
+        return
+    if error.get("type") == "MemoryError":
+        detail = f" ({error['message']})" if error.get("message") else ""
+        error["message"] = f"the runner exceeded its {megabytes} MB memory limit{detail}"
+    elif error.get("type") == "Crashed" and returncode < 0:
+        # native code that cannot allocate aborts or is killed rather than raising MemoryError
+        error["message"] += f" (it may have exceeded its {megabytes} MB memory limit)"
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    """The child's record, or a BadResult error when it is not one (garbled, not UTF-8, not an object)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return {"status": "error", "error": {"type": "BadResult", "message": f"result.json: {exc}"}}
+    ok = isinstance(record, dict) and (
+        record.get("status") == "ok" and isinstance(record.get("result"), dict)
+        or record.get("status") == "error" and isinstance(record.get("error"), dict)
+    )
+    if not ok:
+        return {"status": "error", "error": {"type": "BadResult", "message": "result.json is not a runner record"}}
+    return record
+
+
+def unsafe_outputs(workdir: Path, record: dict[str, Any]) -> list[str]:
+    """Remove what the runner wrote that must not be published, and say what it was.
+
+    Symlinks and special files (a link to /etc/passwd would publish it), active content (see
+    ACTIVE_SUFFIXES), and figures that name no file the runner wrote (`../other/x.png`).
+    """
+    problems = []
+    for path in sorted(workdir.rglob("*")):
+        rel = path.relative_to(workdir).as_posix()
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            problems.append(f"{rel} is a link or special file")
+            path.unlink()
+        elif path.is_file() and path.suffix.lower() in ACTIVE_SUFFIXES:
+            problems.append(f"{rel}: {path.suffix} files are not published (they would be pages or scripts of the site)")
+            path.unlink()
+    figures = (record.get("result") or {}).get("figures") or {}
+    for name, figure in figures.items() if isinstance(figures, dict) else ():
+        rel = figure.get("path") if isinstance(figure, dict) else None
+        inside = isinstance(rel, str) and not rel.startswith("/") and ".." not in rel.split("/")
+        if not (inside and (workdir / rel).is_file()):
+            problems.append(f"figure {name!r} names {rel!r}, which is not a file the runner wrote")
+    return problems
+
+
 def child_command(job: Job, workdir: Path) -> list[str]:
     return [
         sys.executable,
@@ -66,22 +165,30 @@ def child_command(job: Job, workdir: Path) -> list[str]:
     ]
 
 
-def run_child(job: Job, workdir: Path, root: Path) -> dict[str, Any]:
-    """Execute the runner in a fresh process group; return the record (status ok or error)."""
+def run_child(job: Job, workdir: Path, root: Path, group: RunGroup | None = None) -> dict[str, Any]:
+    """Execute the runner in a fresh process group; return the record (status ok or error).
+    Raises Cancelled when `group` is stopped before or while the runner runs."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("MPLBACKEND", "Agg")
     env["PYTHONHASHSEED"] = "0"
+    megabytes = int(getattr(job.spec, "memory_mb", 0))  # a project's older registry may lack the field
+    group = group or RunGroup()
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        child_command(job, workdir),
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: a timeout kills the runner's children too
-    )
+    with group.lock:
+        if group.stopped:
+            raise Cancelled(f"{job.spec.name}: the build was interrupted")
+        proc = subprocess.Popen(
+            child_command(job, workdir),
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: a timeout kills the runner's children too
+            preexec_fn=_limit_memory(megabytes),
+        )
+        group.live.add(proc)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=job.timeout_s)
@@ -90,6 +197,16 @@ def run_child(job: Job, workdir: Path, root: Path) -> dict[str, Any]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
+    except BaseException:  # an error here: never leave the runner running on its own
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    finally:
+        with group.lock:
+            group.live.discard(proc)
+    if group.stopped:  # killed by RunGroup.stop: a record of that kill would be cached as a failure
+        raise Cancelled(f"{job.spec.name}: the build was interrupted")
     elapsed = round(time.perf_counter() - started, 3)
     stdout = _clip(out.decode("utf-8", errors="replace"))
     stderr = _clip(err.decode("utf-8", errors="replace"))
@@ -97,11 +214,11 @@ def run_child(job: Job, workdir: Path, root: Path) -> dict[str, Any]:
     record: dict[str, Any] = {}
     result_file = workdir / "result.json"
     if not timed_out and result_file.is_file():
-        try:
-            record = json.loads(result_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            record = {"status": "error", "error": {"type": "BadResult", "message": f"result.json: {exc}"}}
+        record = _read_result(result_file)
         result_file.unlink()
+    problems = unsafe_outputs(workdir, record)  # removed whatever the outcome; a failure already says so
+    if problems and record.get("status") == "ok":
+        record = {"status": "error", "error": {"type": "BadResult", "message": "; ".join(problems)}}
     if timed_out:
         record = {
             "status": "error",
@@ -112,6 +229,7 @@ def run_child(job: Job, workdir: Path, root: Path) -> dict[str, Any]:
             "status": "error",
             "error": {"type": "Crashed", "message": f"the runner process {_describe_exit(proc.returncode)} without a result"},
         }
+    _memory_reason(record, proc.returncode, megabytes)
     record["runner"] = job.spec.name
     record.setdefault("config", {"overrides": job.overrides})
     record.setdefault("provenance", {})["process_wall_time_s"] = elapsed

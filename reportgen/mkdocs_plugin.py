@@ -21,14 +21,17 @@ from mkdocs.structure.files import File, Files
 from reportgen.drift import DRIFT_PAGE, DRIFT_TITLE, drift_since_baseline
 from reportgen.facts import FactsError, load_facts
 from reportgen.inline import PageContext, substitute
+from reportgen.notebooks import notebook_dir, notebook_uri
 from reportgen.pages import RESULTS_INDEX
-from reportgen.pipeline import UnknownRunner, bring_up_to_date, load_registry
+from reportgen.pipeline import UnknownRunner, bring_up_to_date, failure_line, load_registry
 from reportgen.report import REPORT_PAGE, REPORT_TITLE
-from reportgen.settings import EXECUTE_MODES, Settings, SettingsError, make_settings
+from reportgen.settings import EXECUTE_MODES, PLUGIN_NAME, Settings, SettingsError, make_settings
 from reportgen.site import CSS_URI, SiteContent, add_drift_pages, assemble
 from reportgen.store import write_json_atomic
 
 log = logging.getLogger("mkdocs.plugins.living-article")
+JUPYTER_PLUGIN = "mkdocs-jupyter"
+NOTEBOOKS_TITLE = "笔记本"
 
 
 class LivingArticleConfig(Config):
@@ -59,6 +62,45 @@ def add_result_pages_to_nav(nav: list[Any], pages: list[tuple[str, str]]) -> boo
         nav[at:at] = [{title: uri} for title, uri in pages if uri not in targets]
         return True
     return any(isinstance(t, list) and add_result_pages_to_nav(t, pages) for t in targets)
+
+
+def _holds(item: Any, uri: str) -> bool:
+    target = _target(item)
+    return target == uri or (isinstance(target, list) and any(_holds(t, uri) for t in target))
+
+
+def add_notebooks_to_nav(nav: list[Any], pages: list[tuple[str, str]]) -> None:
+    """A 笔记本 section after the one holding results/index.md (else at the end), in place; idempotent."""
+    entries = [{title: uri} for title, uri in pages if not any(_holds(item, uri) for item in nav)]
+    if not entries:
+        return
+    for item in nav:
+        if isinstance(item, dict) and isinstance(item.get(NOTEBOOKS_TITLE), list):
+            item[NOTEBOOKS_TITLE].extend(entries)
+            return
+    at = next((i + 1 for i, item in enumerate(nav) if _holds(item, RESULTS_INDEX)), len(nav))
+    nav.insert(at, {NOTEBOOKS_TITLE: entries})
+
+
+def _renders_notebooks(config: Any) -> bool:
+    """mkdocs-jupyter is configured after this plugin (so it sees the generated notebooks)."""
+    names = list(config.plugins)
+    if JUPYTER_PLUGIN not in names:
+        return False
+    if PLUGIN_NAME in names and names.index(JUPYTER_PLUGIN) < names.index(PLUGIN_NAME):
+        log.warning(f"living-article: list {JUPYTER_PLUGIN} after living-article in mkdocs.yml to render the notebooks")
+        return False
+    return True
+
+
+def _file(config: Any, uri: str, path: Path) -> File:
+    """A generated file; one stored at <dir>/<uri> (the notebooks) is added as a real source file in
+    <dir>, because mkdocs-jupyter wraps files and finds the source through `src_dir`, which
+    File.generated(abs_src_path=...) leaves unset."""
+    base = path.as_posix().removesuffix(uri)
+    if base != path.as_posix() and base.endswith("/"):
+        return File(uri, src_dir=base, dest_dir=config.site_dir, use_directory_urls=config.use_directory_urls)
+    return File.generated(config, uri, abs_src_path=str(path))
 
 
 class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
@@ -95,7 +137,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             outcomes = bring_up_to_date(self.settings, log=_log)
         except (FactsError, UnknownRunner) as exc:
             raise PluginError(f"living-article: {exc}") from exc
-        self.site = assemble(outcomes, facts)
+        self.site = assemble(outcomes, facts, notebook_dir(self.settings.cache_dir))
         self.facts = facts
         drift = drift_since_baseline(outcomes, self.settings, log=_log)
         add_drift_pages(self.site, drift)
@@ -108,8 +150,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             elif view.record is None:
                 log.warning(f"runner {name} has no result (execute mode: {self.settings.execute})")
             elif view.record.get("status") != "ok":
-                error = view.record.get("error") or {}
-                log.warning(f"runner {name} failed: {error.get('type')}: {error.get('message')}")
+                log.warning(failure_line(name, view.record))
         for uri, text in self.site.pages.items():
             existing = files.get_file_from_path(uri)
             if existing is not None:  # a hand-written page wins; never overwrite it
@@ -118,7 +159,10 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             files.append(File.generated(config, uri, content=text))
         for uri, path in self.site.files.items():
             if files.get_file_from_path(uri) is None:
-                files.append(File.generated(config, uri, abs_src_path=str(path)))
+                files.append(_file(config, uri, path))
+        if config.nav is not None and _renders_notebooks(config):  # the nav is built after on_files
+            views = self.site.views.values()
+            add_notebooks_to_nav(config.nav, [(v.title, notebook_uri(v.name)) for v in views if notebook_uri(v.name) in self.site.files])
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Files) -> str:

@@ -7,9 +7,11 @@ never overwritten.
 from __future__ import annotations
 
 from collections import Counter
+from urllib.parse import quote
 
 from reportgen import markdown as md
 from reportgen.facts import Fact
+from reportgen.notebooks import download_uri, notebook_uri
 from reportgen.render import (
     ERRATA_PAGE,
     ORIGIN_LABELS,
@@ -28,10 +30,23 @@ from reportgen.render import (
 RESULTS_INDEX = f"{RESULTS_DIR}/index.md"
 
 
-def runner_page(view: RunnerView) -> str:
+def notebook_line(view: RunnerView) -> str:
+    """Links to the runner's executed notebook: its page, and the .ipynb file to download."""
+    page, name = view.page, view.name
+    nb = quote(md.relative(page, notebook_uri(name)), safe="/.-_~")
+    download = quote(md.relative(page, download_uri(name)), safe="/.-_~")
+    return (
+        f"Jupyter 笔记本：[查看本次运行的笔记本（含输出）]({nb}) · [下载 {md.text(name)}.ipynb]({download})"
+        "（在项目根目录用 Jupyter 打开即可重新运行）"
+    )
+
+
+def runner_page(view: RunnerView, notebook: bool = False) -> str:
     page = view.page
     parts = [f"# {md.text(view.title)}", "", f"文章出处：{md.text(view.source)} · 运行器：`{view.name}`", ""]
     parts += [status_block(view, page), ""]
+    if notebook:
+        parts += [notebook_line(view), ""]
     record = view.record or {}
     if view.record is not None and not view.ok:
         error = record.get("error") or {}

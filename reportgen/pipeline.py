@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportgen.execute import Job, run_child
+from reportgen.execute import Job, RunGroup, run_child
 from reportgen.fingerprint import Fingerprint, explain_change, fingerprint, git_commit, probe_device_kind
+from reportgen.lock import LockTimeout, runner_lock
 from reportgen.settings import Settings
 from reportgen.store import CorruptEntry, Entry, Store
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from runners.registry import RunnerSpec
 
 Log = Callable[[str, str], None]  # (level, message); level is "info" or "warning"
+LOCK_GRACE_S = 60.0  # waiting for another build's run of a runner: its timeout plus this
 
 
 def _quiet(level: str, message: str) -> None:
@@ -97,7 +99,9 @@ def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet) -> Outcome:
     return Outcome(spec, fp, latest, "stale" if latest else "missing", reasons)
 
 
-def execute(settings: Settings, outcome: Outcome, threads: int, device_lock: threading.Lock) -> Outcome:
+def execute(
+    settings: Settings, outcome: Outcome, threads: int, device_lock: threading.Lock, group: RunGroup | None = None
+) -> Outcome:
     """Run the runner now and store its record (success or failure) as the entry for its key."""
     spec, fp = outcome.spec, outcome.fingerprint
     store = _store(settings)
@@ -107,9 +111,9 @@ def execute(settings: Settings, outcome: Outcome, threads: int, device_lock: thr
         on_accelerator = spec.uses_device and fp.inputs["env"]["device"] != "cpu"
         if on_accelerator:  # one runner at a time on the GPU
             with device_lock:
-                record = run_child(job, workdir, settings.root)
+                record = run_child(job, workdir, settings.root, group)
         else:
-            record = run_child(job, workdir, settings.root)
+            record = run_child(job, workdir, settings.root, group)
         record["code_hash"] = fp.code_hash
         record["env_hash"] = fp.env_hash
         record["key"] = fp.key
@@ -136,7 +140,11 @@ def bring_up_to_date(
     Mode "stale" runs what changed, "all" (or force) runs everything, "never" runs nothing
     and returns the newest stored result marked stale.
     """
-    specs = select(names, load_registry(settings.root))
+    registry = load_registry(settings.root)
+    strays = sorted(set(settings.config) - set(registry))
+    if strays:  # a typo in --set or mkdocs.yml would otherwise be ignored without a word
+        raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
+    specs = select(names, registry)
     _store(settings).remove_abandoned()
     outcomes = {spec.name: status(settings, spec, log) for spec in specs}
     run_all = force or settings.execute == "all"
@@ -145,26 +153,50 @@ def bring_up_to_date(
         return outcomes
     jobs = max(1, min(settings.jobs, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
-    device_lock = threading.Lock()
+    device_lock, group = threading.Lock(), RunGroup()
     for outcome in todo:
         why = "forced" if run_all else "; ".join(outcome.reasons)
         log("info", f"running {outcome.spec.name} ({why})")
 
     def one(outcome: Outcome) -> Outcome:
-        done = execute(settings, outcome, threads, device_lock)
+        spec, store = outcome.spec, _store(settings)
+        try:
+            # check, run and commit under the runner's lock: another build (mkdocs serve beside
+            # the CLI) waits here, then finds the result this one stored and reuses it
+            with runner_lock(settings.cache_dir, spec.name, spec.timeout_s + LOCK_GRACE_S, give_up=lambda: group.stopped):
+                store.recover(spec.name)
+                if not run_all:
+                    fresh = status(settings, spec, log)
+                    if not fresh.stale:
+                        log("info", f"{spec.name}: another build stored this result meanwhile; reusing it")
+                        return fresh
+                done = execute(settings, outcome, threads, device_lock, group)
+        except LockTimeout as exc:
+            log("warning", str(exc))
+            return outcome
         assert done.entry is not None
         wall = done.entry.record.get("provenance", {}).get("process_wall_time_s", "?")
         if done.entry.ok:
             log("info", f"{done.spec.name}: ok in {wall} s")
         else:
-            error = done.entry.record.get("error", {})
-            log("warning", f"runner {done.spec.name} failed: {error.get('type')}: {error.get('message')}")
+            log("warning", failure_line(done.spec.name, done.entry.record))
         return done
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for done in pool.map(one, todo):
-            outcomes[done.spec.name] = done
+        try:
+            for done in pool.map(one, todo):
+                outcomes[done.spec.name] = done
+        except BaseException:  # Ctrl-C: stop the runners now instead of waiting for them to finish
+            pool.shutdown(wait=False, cancel_futures=True)
+            group.stop()
+            raise
     return outcomes
+
+
+def failure_line(name: str, record: dict[str, Any]) -> str:
+    """`runner NAME failed: Type: message` on one line (a multi-line message would split a log entry)."""
+    error = record.get("error") or {}
+    return " ".join(f"runner {name} failed: {error.get('type')}: {error.get('message')}".split())
 
 
 def describe_settings(settings: Settings) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from reportgen.drift import DRIFT_PAGE, Drift, render_drift_page
 from reportgen.facts import Fact
 from reportgen.manifest import MANIFEST_URI, manifest_text
+from reportgen.notebooks import build_notebook, download_uri, notebook_text, notebook_uri, write_if_changed
 from reportgen.pages import RESULTS_INDEX, errata_page, results_index, runner_page
 from reportgen.pipeline import Outcome
 from reportgen.render import ERRATA_PAGE, RunnerView
@@ -30,7 +31,8 @@ def view_of(outcome: Outcome) -> RunnerView:
     return RunnerView(spec.name, spec.title, spec.source, record, outcome.origin, list(outcome.reasons))
 
 
-def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact]) -> SiteContent:
+def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact], notebook_dir: Path | None = None) -> SiteContent:
+    """Views, generated pages and files; with `notebook_dir`, also each successful runner's notebook."""
     views = {name: view_of(o) for name, o in outcomes.items()}
     content = SiteContent(views)
     ordered = list(views.values())
@@ -38,14 +40,29 @@ def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact]) -> SiteConten
     content.pages[ERRATA_PAGE] = errata_page(ordered, facts)
     content.pages[REPORT_PAGE] = render_report_page(report_rows(ordered))
     for name, view in views.items():
-        content.pages[view.page] = runner_page(view)
         entry = outcomes[name].entry
+        has_notebook = notebook_dir is not None and entry is not None and view.ok
+        content.pages[view.page] = runner_page(view, notebook=has_notebook)
         if entry is None:
             continue
+        if has_notebook:
+            add_notebook(content, view, entry.directory, outcomes[name].spec.uses_device, notebook_dir)
         for rel in sorted(entry.record.get("files", {})):
             content.files[view.file_uri(rel)] = entry.file(rel)
     content.files[CSS_URI] = CSS_SOURCE
     return content
+
+
+def add_notebook(content: SiteContent, view: RunnerView, directory: Path, uses_device: bool, out_dir: Path) -> None:
+    """Write the runner's executed notebook (only when it changed) and add it with its download copy."""
+    notebook = build_notebook(view, directory, uses_device)
+    if notebook is None:
+        return
+    text = notebook_text(notebook)
+    path = out_dir / f"{view.name}.ipynb"
+    write_if_changed(path, text)
+    content.files[notebook_uri(view.name)] = path  # a file on disk: mkdocs-jupyter renders it as a page
+    content.pages[download_uri(view.name)] = text  # generated content: a plain static file to download
 
 
 def add_drift_pages(content: SiteContent, drift: Drift) -> None:

@@ -5,11 +5,19 @@ Layout (cache root defaults to `.living/cache`, frozen root to `results/`):
     <cache>/<runner>/<key>/result.json   the record (see `seal`) with a sha256 of its own content
     <cache>/<runner>/<key>/<files>       figures and other files the runner wrote
     <cache>/<runner>/LATEST               name of the newest completed entry (shown when stale)
+    <cache>/<runner>/.lock                held (flock) while a build checks, runs and commits it
     <frozen>/<runner>/result.json        a committed record, reused while its code hash matches
 
 An entry only appears by `os.rename` of a finished temporary directory, so an interrupted run
 leaves the previous entries untouched; a record or file whose checksum does not match is
-reported as corrupt and never rendered.
+reported as corrupt and never rendered. A forced re-run of an existing key moves the old entry
+aside as `.old-<key>-<tag>` for the instant between two renames; if the process dies there,
+`recover` (called under the runner's lock) moves it back, so no completed result is ever lost.
+
+Test hook: `LIVING_TEST_PAUSE_IN_COMMIT=<seconds>` makes `commit` sleep after writing the sealed
+record and between the two renames of a re-commit, so fault-injection tests can kill a build
+inside those windows reliably (tests/reliability/, benchmarks/fault_injection.py). Unset, it
+costs nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +36,14 @@ from typing import Any
 from reportgen.fingerprint import canonical_json
 
 RECORD = "result.json"
+PAUSE_ENV = "LIVING_TEST_PAUSE_IN_COMMIT"  # test hook, see the module docstring
+_OLD = re.compile(r"\.old-(?P<key>.+)-[0-9a-f]{8}")
+
+
+def _test_pause() -> None:
+    seconds = os.environ.get(PAUSE_ENV)
+    if seconds:
+        time.sleep(float(seconds))
 
 
 class CorruptEntry(Exception):
@@ -59,7 +77,8 @@ def seal(record: dict[str, Any], directory: Path) -> dict[str, Any]:
     """Add the manifest of files under `directory` and the record's own checksum."""
     files = {}
     for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.name != RECORD and not path.name.endswith(".tmp"):
+        # a symlink is never sealed (or published): it could point at any file on the machine
+        if path.is_file() and not path.is_symlink() and path.name != RECORD and not path.name.endswith(".tmp"):
             files[path.relative_to(directory).as_posix()] = _file_digest(path)
     sealed = {k: v for k, v in record.items() if k != "integrity"}
     sealed["files"] = files
@@ -81,7 +100,7 @@ def read_entry(directory: Path) -> Entry:
         raise CorruptEntry(f"{path}: checksum mismatch")
     for rel, digest in record["files"].items():
         file = directory / rel
-        if not file.is_file() or _file_digest(file) != digest:
+        if not file.is_file() or file.is_symlink() or _file_digest(file) != digest:
             raise CorruptEntry(f"{file}: missing or changed")
     return Entry(record, directory)
 
@@ -117,10 +136,13 @@ class Store:
         """Seal the record into `workdir`, then move it into place as the entry for `key`."""
         sealed = seal(record, workdir)
         write_json_atomic(workdir / RECORD, sealed)
+        _test_pause()
         final = self.entry_dir(runner, key)
         if final.exists():  # a forced re-run replaces the entry: move the old one aside first
-            old = final.with_name(f".old-{uuid.uuid4().hex[:8]}")
+            # the name keeps the key, so `recover` can put it back if we die before the next rename
+            old = final.with_name(f".old-{key}-{uuid.uuid4().hex[:8]}")
             os.rename(final, old)
+            _test_pause()
             os.rename(workdir, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -130,6 +152,27 @@ class Store:
         tmp.write_text(key, encoding="utf-8")
         os.replace(tmp, pointer)
         return Entry(sealed, final)
+
+    def recover(self, runner: str) -> int:
+        """Put back entries moved aside by a re-commit that died between its two renames.
+
+        Call it holding the runner's lock (reportgen.lock): a live re-commit has the same gap.
+        Returns how many entries were restored.
+        """
+        restored = 0
+        for old in sorted((self.cache_dir / runner).glob(".old-*")):
+            match = _OLD.fullmatch(old.name)
+            final = self.entry_dir(runner, match["key"]) if match else None
+            if final is not None and not final.exists():
+                try:
+                    read_entry(old)
+                    os.rename(old, final)
+                    restored += 1
+                    continue
+                except (CorruptEntry, OSError):
+                    pass
+            shutil.rmtree(old, ignore_errors=True)
+        return restored
 
     def lookup(self, runner: str, key: str) -> Entry | None:
         """The verified entry for this exact key, None if absent; CorruptEntry if untrustworthy."""
@@ -143,9 +186,15 @@ class Store:
         pointer = self.cache_dir / runner / "LATEST"
         try:
             key = pointer.read_text(encoding="utf-8").strip()
-            return read_entry(self.entry_dir(runner, key))
-        except (OSError, CorruptEntry):
+        except OSError:
             return None
+        # while a killed re-commit awaits `recover`, its entry is still whole under its .old- name
+        for directory in [self.entry_dir(runner, key), *sorted(pointer.parent.glob(f".old-{key}-*"))]:
+            try:
+                return read_entry(directory)
+            except CorruptEntry:
+                continue
+        return None
 
     def frozen(self, runner: str) -> Entry | None:
         if self.frozen_dir is None or not (self.frozen_dir / runner / RECORD).exists():
@@ -180,7 +229,11 @@ class Store:
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed += 1
         for old in self.cache_dir.glob("*/.old-*"):
-            shutil.rmtree(old, ignore_errors=True)
+            # one whose key has no entry may be the only copy (a re-commit killed between its
+            # renames): leave it to `recover`, which runs under the runner's lock
+            match = _OLD.fullmatch(old.name)
+            if match is None or (old.parent / match["key"]).exists():
+                shutil.rmtree(old, ignore_errors=True)
         return removed
 
 

@@ -10,6 +10,7 @@ a kill, a timeout) leaves no result.json and the parent records that instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -26,28 +27,61 @@ from runners.context import RunContext, seed_everything, select_device, set_thre
 from runners.registry import RUNNERS
 
 
-def build_config(config_cls: type, overrides: dict[str, Any]) -> Any:
+class ConfigError(ValueError):
+    """An override that does not fit the runner's Config; the one-line message names the key,
+    the value and what was expected (shown on the page instead of a traceback)."""
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert(name: str, raw: Any, default: Any) -> Any:
+    """`raw` as the type of the field's default; ConfigError rather than a silent truncation or guess."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"config {name}={raw!r}: expected {expected}")
+
+    if isinstance(default, bool):
+        word = str(raw).strip().lower()  # JSON true arrives as True: "true"
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise bad(f"a bool (true or false; default {str(default).lower()})")
+    if isinstance(default, int):
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        if isinstance(raw, str):
+            with contextlib.suppress(ValueError):
+                return int(raw.strip())
+        raise bad(f"an int (a whole number; default {default!r})")
+    if isinstance(default, float):
+        if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+            with contextlib.suppress(ValueError):
+                return float(raw)
+        raise bad(f"a float (a number; default {default!r})")
+    if isinstance(default, str):
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):  # `--set k=5` arrives as 5
+            raise bad(f"a str (default {default!r})")
+        return raw if isinstance(raw, str) else str(raw)
+    if isinstance(default, tuple):
+        if not isinstance(raw, (list, tuple)):
+            raise bad(f"a list such as {list(default)!r}")
+        if len({type(v) for v in default}) != 1:  # empty or mixed: nothing to check elements against
+            return tuple(raw)
+        return tuple(_convert(f"{name}[{i}]", v, default[0]) for i, v in enumerate(raw))
+    return raw
+
+
+def build_config(config_cls: type, overrides: dict[str, Any], runner: str = "") -> Any:
     """Defaults from the runner's Config dataclass, with overrides checked against its fields."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - set(fields))
+    prefix = f"{runner}." if runner else ""
     if unknown:
-        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(fields)}")
+        names = ", ".join(prefix + k for k in unknown)
+        raise ConfigError(f"unknown config key(s) {names}; valid keys: {', '.join(sorted(fields)) or '(none)'}")
     config = config_cls()
-    values = {}
-    for key, raw in overrides.items():
-        default = getattr(config, key)
-        try:
-            if isinstance(default, bool):
-                value = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, (int, float, str)) and not isinstance(raw, type(default)):
-                value = type(default)(raw)
-            elif isinstance(default, tuple):
-                value = tuple(raw)
-            else:
-                value = raw
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"config {key}={raw!r}: expected {type(default).__name__}") from exc
-        values[key] = value
+    values = {key: _convert(prefix + key, raw, getattr(config, key)) for key, raw in overrides.items()}
     return dataclasses.replace(config, **values)
 
 
@@ -77,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         set_threads(args.threads)
         module = importlib.import_module(spec.module)
-        config = build_config(module.Config, json.loads(args.config))
+        config = build_config(module.Config, json.loads(args.config), spec.name)
         record["config"] = dataclasses.asdict(config)
         seed = int(getattr(config, "seed", 0))
         device, device_name = select_device(args.device if spec.uses_device else "cpu")
@@ -92,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         record["error"] = {
             "type": type(exc).__name__,
             "message": str(exc),
-            "traceback": traceback.format_exc(),
+            # a bad setting is the user's input, not a bug: the message says it all
+            "traceback": "" if isinstance(exc, ConfigError) else traceback.format_exc(),
         }
     provenance = record.setdefault("provenance", {})
     provenance.update(

@@ -176,7 +176,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     generator = torch.Generator().manual_seed(config.seed)
     rows, seconds = [], 0.0
     for epoch in range(1, epochs + 1):
-        stats = train_epoch(model, optimizer, x, y, config.batch_size, generator, f"epoch {epoch}/{epochs}")
+        stats = train_epoch(model, optimizer, x, y, config.batch_size, generator, f"epoch {epoch}/{epochs}", epoch)
         seconds += stats.seconds
         test_loss, test_acc, logits = training.evaluate(model, xt, yt)
         rows.append([epoch, stats.loss, stats.accuracy, test_loss, test_acc])

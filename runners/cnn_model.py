@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from runners.training import Progress, batch_indices
+from runners.training import LossWatch, Progress, batch_indices
 
 
 class Net(nn.Module):
@@ -67,8 +67,10 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     desc: str = "",
+    epoch: int = 1,
 ) -> EpochStats:
-    """One pass over (x, y) in a random order: batches are index_select'ed from the resident tensor."""
+    """One pass over (x, y) in a random order: batches are index_select'ed from the resident tensor.
+    Raises training.Diverged when a step's loss is nan or inf."""
     model.train()
     n = len(x)
     progress = Progress((n + batch_size - 1) // batch_size, desc)
@@ -76,6 +78,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     loss_fn = nn.functional.cross_entropy
+    watch = LossWatch(epoch)
     started = time.perf_counter()
     for idx in batch_indices(n, batch_size, generator, str(x.device)):
         xb = x.index_select(0, idx)
@@ -88,7 +91,9 @@ def train_epoch(
         with torch.no_grad():
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == yb).sum()
+        watch.add(loss)
         progress.update()
+    watch.flush()
     loss, accuracy = loss_sum.item() / n, correct.item() / n  # waits for queued GPU work: time after it
     return EpochStats(loss, accuracy, time.perf_counter() - started)
 

@@ -220,12 +220,17 @@ def run(config: Config, ctx: RunContext) -> Result:
         started = time.perf_counter()
         progress = training.Progress(per_epoch, f"gan epoch {epoch}/{epochs}")
         stats: list[torch.Tensor] = []  # stacked once per epoch: no device sync per step
-        for idx in training.batch_indices(n_train, config.batch_size, order, ctx.device):
+        for step, idx in enumerate(training.batch_indices(n_train, config.batch_size, order, ctx.device), 1):
             z = torch.randn(len(idx), config.noise_dim, generator=noise, device=ctx.device)
-            s = train_step(g, d, opt_g, opt_d, x_train[idx], z)
+            try:
+                s = train_step(g, d, opt_g, opt_d, x_train[idx], z)
+            except RuntimeError:  # binary_cross_entropy rejects a nan D output: report the divergence instead
+                training.check_diverged([row[:2] for row in stats], [g, d], step, epoch, "L_D or L_G")
+                raise
             stats.append(torch.stack([s.l_d, s.l_g, s.d_real.mean(), s.d_fake.mean()]))
             progress.update()
         epoch_stats = torch.stack(stats).cpu().numpy().astype(np.float64)
+        training.check_finite(torch.from_numpy(epoch_stats[:, :2]), 1, epoch, "L_D or L_G")  # every step, at the sync
         train_seconds += time.perf_counter() - started
         l_d_all += epoch_stats[:, 0].tolist()
         l_g_all += epoch_stats[:, 1].tolist()

@@ -219,13 +219,16 @@ def run(config: Config, ctx: RunContext) -> Result:
         steps = -(-len(y_train) // config.batch_size)
         progress = training.Progress(steps, f"lstm epoch {epoch}/{epochs}")
         total = torch.zeros((), device=ctx.device)  # summed on the device: no sync per step
+        watch = training.LossWatch(epoch)
         for idx in training.batch_indices(len(y_train), config.batch_size, order, ctx.device):
             loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(idx)
+            watch.add(loss)
             progress.update()
+        watch.flush()
         train_loss = total.item() / len(y_train)
         train_seconds += time.perf_counter() - started
         test_loss, test_acc, _ = training.evaluate(model, x_test, y_test)

@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
@@ -115,10 +116,32 @@ def verify_md5(path: Path, expected: str) -> None:
         raise MnistError(f"{path}: MD5 mismatch: expected {expected}, actual {actual} (corrupt or not MNIST)")
 
 
+class _HttpsOnlyRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to https:// URLs: a mirror must not downgrade the transfer."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if not newurl.startswith("https://"):
+            raise urllib.error.URLError(f"refused redirect to {newurl} (only https:// is used)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def https_opener(context: Any = None) -> Callable[..., Any]:
+    """An `urlopen`-like callable that refuses redirects away from HTTPS (optionally with a TLS context)."""
+    handlers: list[Any] = [_HttpsOnlyRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers).open
+
+
+_STDLIB_URLOPEN = urllib.request.urlopen
+
+
 def _fetch(
     key: str, target_dir: Path, mirrors: tuple[str, ...], timeout: float, opener: Callable[..., Any]
 ) -> tuple[Path, str]:
     """Download one file; return (path, mirror used)."""
+    if opener is _STDLIB_URLOPEN:  # the plain default follows https→http redirects; ours does not
+        opener = https_opener()
     name, expected = datasets.MNIST_FILES[key]
     target_dir = Path(target_dir)
     try:
@@ -135,6 +158,9 @@ def _fetch(
             fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{name}.", suffix=".part")
             tmp, digest, size = Path(tmp_name), hashlib.md5(usedforsecurity=False), 0
             with os.fdopen(fd, "wb") as out, opener(mirror + name, timeout=timeout) as response:
+                final = response.geturl() if hasattr(response, "geturl") else mirror + name
+                if not str(final).startswith("https://"):
+                    raise MnistError(f"refused: the transfer ended at {final}, not an https:// URL")
                 for chunk in iter(lambda r=response: r.read(1 << 16), b""):
                     size += len(chunk)
                     if size > _MAX_DOWNLOAD:

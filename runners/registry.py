@@ -27,6 +27,7 @@ class RunnerSpec:
     dataset: str = ""
     # True when Config has a `profile` field ("auto" | "full" | "quick"): the global profile setting applies.
     profiles: bool = False
+    memory_mb: int = 0  # address-space limit of the runner's process in MB (0: none)
 
 
 RUNNERS: dict[str, RunnerSpec] = {
@@ -48,5 +49,19 @@ RUNNERS: dict[str, RunnerSpec] = {
         RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset="mnist", profiles=True),
         RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset="mnist", profiles=True),
         RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec(
+            "cnn_onnx",
+            "runners.cnn_onnx",
+            "CNN 导出 ONNX 与 onnxruntime 推理",
+            "001 §3.2.6–3.2.7",
+            1800.0,
+            True,
+            dataset="mnist",
+            profiles=True,
+            # the exported graph and its execution depend on these too (onnxscript: the dynamo exporter)
+            packages=("numpy", "torch", "matplotlib", "onnx", "onnxruntime", "onnxscript"),
+        ),
+        RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset="mnist", profiles=True),
     ]
 }

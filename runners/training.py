@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -88,6 +89,62 @@ class Progress:
         if self.done >= self.total:
             self.stream.write("\n")
         self.stream.flush()
+
+
+class Diverged(FloatingPointError):
+    """Training produced a non-finite loss: every number after it would be meaningless."""
+
+
+def check_finite(loss: torch.Tensor | float, step: int, epoch: int, name: str = "loss") -> None:
+    """Raise Diverged ("loss became nan at epoch 2, step 37") if `loss` is nan or ±inf.
+
+    `loss` is one value for `step`, or a tensor whose first dimension holds the losses of
+    consecutive steps starting at `step` (the first bad one is named). Reading a tensor waits
+    for the device, so callers on an accelerator batch the check (see LossWatch).
+    """
+    if not isinstance(loss, torch.Tensor):
+        if not math.isfinite(loss):
+            raise Diverged(f"{name} became {loss} at epoch {epoch}, step {step}")
+        return
+    values = loss.detach().reshape(len(loss) if loss.ndim else 1, -1)
+    bad = ~torch.isfinite(values).all(dim=1)
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0, 0])
+        value = values[first][~torch.isfinite(values[first])][0].item()
+        raise Diverged(f"{name} became {value} at epoch {epoch}, step {step + first}")
+
+
+def check_diverged(losses: list[torch.Tensor], models: list[nn.Module], step: int, epoch: int, name: str) -> None:
+    """After a step failed: raise Diverged if an earlier step's loss or the weights are no longer finite
+    (a loss that rejects nan inputs fails one step after the divergence, with a less telling message)."""
+    if losses:
+        check_finite(torch.stack(losses), 1, epoch, name)
+    if any(not bool(torch.isfinite(p).all()) for model in models for p in model.parameters()):
+        raise Diverged(f"{name} became nan at epoch {epoch}, step {step}")
+
+
+class LossWatch:
+    """Checks every step's loss with one host sync per `every` steps (and at `flush`), not per step.
+
+    Steps are numbered from 1 within the epoch. On a CPU the sync costs nothing; on a GPU a
+    per-step `.item()` would stall the queue, so the detached losses are kept and stacked.
+    """
+
+    def __init__(self, epoch: int, every: int = 100, name: str = "loss") -> None:
+        self.epoch, self.every, self.name = epoch, every, name
+        self.pending: list[torch.Tensor] = []
+        self.first = 1  # step number of pending[0]
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.pending.append(loss.detach())
+        if len(self.pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            check_finite(torch.stack(self.pending), self.first, self.epoch, self.name)
+            self.first += len(self.pending)
+            self.pending.clear()
 
 
 @torch.no_grad()

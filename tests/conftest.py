@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny but complete living-article project with toy runners.
+"""Shared fixtures: the real site, built once per session, and a tiny but complete living-article
+project with toy runners.
 
 The toy project uses the real child protocol (runners/__main__.py, api.py, context.py copied
 from this repository) and toy runners that start fast (no torch), fail, hang or crash.
@@ -6,158 +7,37 @@ from this repository) and toy runners that start fast (no torch), fail, hang or 
 
 from __future__ import annotations
 
-import shutil
-import textwrap
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-REGISTRY_TAIL = '''
-RUNNERS: dict[str, RunnerSpec] = {
-    spec.name: spec
-    for spec in [
-        RunnerSpec("alpha", "runners.alpha", "阿尔法", "toy §1", packages=()),
-        RunnerSpec("beta", "runners.beta", "贝塔", "toy §2", packages=()),
-        RunnerSpec("broken", "runners.broken", "出错的例子", "toy §3", packages=()),
-        RunnerSpec("hang", "runners.hang", "卡住的例子", "toy §4", timeout_s=1.5, packages=()),
-        RunnerSpec("crash", "runners.crash", "崩溃的例子", "toy §5", packages=()),
-    ]
-}
-'''
-
-TOY_RUNNERS = {
-    "alpha.py": '''
-        from dataclasses import dataclass
-        from runners.api import Result
-
-        @dataclass(frozen=True)
-        class Config:
-            x: float = 2.0
-            seed: int = 0
-
-        def run(config, ctx):
-            result = Result()
-            result.metric("square", config.x ** 2)
-            result.check("square", source="toy §1", statement="x² = 4", article="4", computed=config.x ** 2)
-            result.check("wrong", source="toy §1", statement="x³ ≈ 9", article="9", computed=config.x ** 3)
-            result.table("powers", ["n", "x^n"], [[n, config.x ** n] for n in range(3)], caption="幂")
-            result.text("log", "line <script>alert(1)</script> {{ value: alpha.square }}")
-            ctx.path("plot.png").write_bytes(bytes.fromhex(
-                "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"))
-            result.figure("plot", "plot.png", caption="一张图")
-            print("alpha says hello")
-            return result
-    ''',
-    "helper.py": '''
-        def double(v):
-            return 2 * v
-    ''',
-    "beta.py": '''
-        from dataclasses import dataclass
-        from runners.api import Result
-        from runners.helper import double
-
-        @dataclass(frozen=True)
-        class Config:
-            y: int = 3
-
-        def run(config, ctx):
-            result = Result()
-            result.metric("double", double(config.y))
-            return result
-    ''',
-    "broken.py": '''
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class Config:
-            pass
-
-        def run(config, ctx):
-            raise RuntimeError("the example is broken on purpose")
-    ''',
-    "hang.py": '''
-        import time
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class Config:
-            pass
-
-        def run(config, ctx):
-            time.sleep(60)
-    ''',
-    "crash.py": '''
-        import os
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class Config:
-            pass
-
-        def run(config, ctx):
-            os.abort()
-    ''',
-}
-
-TOY_MKDOCS = """
-site_name: Toy
-theme:
-  name: material
-  language: zh
-plugins:
-  - search
-  - living-article
-markdown_extensions:
-  - admonition
-  - attr_list
-  - pymdownx.details
-  - pymdownx.superfences
-  - pymdownx.arithmatex:
-      generic: true
-nav:
-  - 首页: index.md
-  - 运行结果:
-      - results/index.md
-  - 勘误表: errata.md
-"""
-
-TOY_INDEX = """# 首页
-
-平方是 {{ value: alpha.square | .2f }}，文章说 4 {{ claim: alpha.square }}。
-
-{{ result: alpha }}
-
-{{ figure: alpha.plot }}
-
-{{ table: alpha.powers }}
-
-贝塔：{{ value: beta.double }}；坏例子：{{ value: broken.anything }}
-
-`{{ value: alpha.square }}` 在代码里不替换。
-"""
+from toyproject import REPO, make_toy_project
 
 
-def make_toy_project(root: Path, runners: tuple[str, ...] = ("alpha", "beta", "broken", "hang", "crash")) -> Path:
-    package = root / "runners"
-    package.mkdir(parents=True)
-    for name in ("__init__.py", "__main__.py", "api.py", "context.py"):
-        shutil.copy(REPO / "runners" / name, package / name)
-    real_registry = (REPO / "runners" / "registry.py").read_text(encoding="utf-8")
-    tail = REGISTRY_TAIL
-    for name in ("alpha", "beta", "broken", "hang", "crash"):
-        if name not in runners:
-            tail = "\n".join(line for line in tail.splitlines() if f'"{name}"' not in line)
-    (package / "registry.py").write_text(real_registry.split("RUNNERS: dict")[0] + tail, encoding="utf-8")
-    for filename, source in TOY_RUNNERS.items():
-        (package / filename).write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    (root / "docs").mkdir()
-    (root / "docs" / "index.md").write_text(TOY_INDEX, encoding="utf-8")
-    (root / "mkdocs.yml").write_text(TOY_MKDOCS, encoding="utf-8")
-    return root
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mkdocs build --strict` of this checkout with an empty cache, once for tests/test_site.py and tests/browser/."""
+    out = tmp_path_factory.mktemp("real-site")
+    env = {
+        **os.environ,
+        "LIVING_CACHE_DIR": str(out / "cache"),  # empty cache: every runner executes in this build
+        "LIVING_EXECUTE": "stale",
+        "LIVING_DEVICE": "cpu",
+        "NO_MKDOCS_2_WARNING": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "running pytorch_project" in proc.stderr  # computed during this build, not taken from a cache
+    return out / "site"
 
 
 @pytest.fixture

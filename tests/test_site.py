@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,26 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real-site")
-    env = {
-        **os.environ,
-        "LIVING_CACHE_DIR": str(out / "cache"),  # empty cache: every runner executes in this build
-        "LIVING_EXECUTE": "stale",
-        "LIVING_DEVICE": "cpu",
-        "NO_MKDOCS_2_WARNING": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "running pytorch_project" in proc.stderr  # computed during this build, not taken from a cache
-    return out / "site"
+def site(built_site: Path) -> Path:
+    return built_site  # tests/conftest.py: built once per session, shared with tests/browser/
 
 
 def html(site: Path, uri: str) -> str:
@@ -108,3 +87,14 @@ def test_every_placeholder_in_docs_resolves(site: Path) -> None:
     # --strict already fails on an unknown reference; this checks the pages actually use runners
     kinds = [kind for md in (REPO / "docs").rglob("*.md") for kind, _ in references(md.read_text(encoding="utf-8"))]
     assert kinds.count("claim") >= 20 and kinds.count("fact") >= 15
+
+
+def test_each_example_is_an_executed_notebook(site: Path) -> None:
+    notebook = html(site, "notebooks/activations")
+    assert "run_example" in notebook and "0.119203" in notebook  # sigmoid(-2) from this build's run
+    runner = html(site, "results/activations")
+    assert 'href="../../notebooks/activations/"' in runner
+    assert 'href="../../notebooks/activations/activations.ipynb"' in runner
+    downloaded = json.loads((site / "notebooks/activations/activations.ipynb").read_text(encoding="utf-8"))
+    assert downloaded["metadata"]["living_article"]["runner"] == "activations"
+    assert "笔记本" in html(site, "") and 'href="notebooks/cnn/"' in html(site, "")

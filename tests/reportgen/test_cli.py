@@ -66,3 +66,13 @@ def test_parse_sets() -> None:
     assert _parse_sets(["a.x=3", "a.name=hi", "b.v=[1, 2]"]) == {"a": {"x": 3, "name": "hi"}, "b": {"v": [1, 2]}}
     with pytest.raises(SettingsError, match="expected RUNNER.KEY=VALUE"):
         _parse_sets(["novalue"])
+
+
+def test_build_passes_mkdocs_options_through(toy_project: Path, tmp_path: Path) -> None:
+    assert run_cli(toy_project, "build", "-d", str(tmp_path / "out")) == 0  # not strict: the toy page names a missing runner
+    assert (tmp_path / "out" / "results" / "alpha" / "index.html").is_file()
+
+
+def test_unknown_options_are_rejected_outside_build(toy_project: Path) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(toy_project, "status", "--bogus")

@@ -25,7 +25,7 @@ def mkdocs_build(root: Path, *extra: str, env: dict[str, str] | None = None) -> 
 
 @pytest.fixture(scope="module")
 def built_with_failures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    from conftest import make_toy_project
+    from toyproject import make_toy_project
 
     root = make_toy_project(tmp_path_factory.mktemp("site") / "toy")
     return root, mkdocs_build(root)

@@ -1,0 +1,220 @@
+"""000 §2.1.3 (分布式计算): the §2.5 CNN trained data-parallel with torch.distributed (DDP).
+
+The runner launches the workers with torchrun (gloo on a CPU, NCCL on GPUs) and also trains the
+single-process reference on the same data, so the page can show that both end with the same
+weights up to float rounding. A worker, as torchrun starts it (one per GPU, or several on a CPU):
+
+    python -m torch.distributed.run --standalone --nproc_per_node=2 -m runners.cnn_ddp --out DIR
+
+Batches: every rank draws the same seeded permutation as the single-process loop and takes its
+share of each global batch of `batch_size` (32 + 32 for two ranks). With DDP averaging gradients
+over ranks this is the same gradient as one process taking the whole batch of 64, so the global
+batch, the learning rate and the number of steps all stay those of the article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from runners import cnn_trained, training
+from runners.api import Result
+from runners.cnn_model import make_optimizer
+from runners.context import RunContext, cpu_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Config(cnn_trained.TrainConfig):
+    quick_train: int = 4000  # two trainings (DDP and the reference) plus process start-up: keep the quick build short
+    world_size: int = 0  # processes; 0: 2 on a CPU, min(2, number of GPUs) on CUDA
+    launch_timeout_s: float = 900.0
+
+
+def shard(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """This rank's share of one global batch (sizes differ by at most one when it does not divide)."""
+    return idx.tensor_split(world)[rank]
+
+
+def checksum(state: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def worker(out: Path, device: str, config: Config) -> None:
+    """One rank: the single-process loop of runners/cnn_model.train_epoch, with each global batch split over ranks."""
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if device == "cuda":
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(minutes=10))
+    try:
+        data = cnn_trained.load(config, device)  # every rank holds the whole (small) data set and indexes its share
+        model = cnn_trained.new_model(config, device, data.channels_last)
+        ddp = DistributedDataParallel(model, device_ids=[local] if device.startswith("cuda") else None)
+        optimizer = make_optimizer(model, config.lr, config.eps)
+        generator = torch.Generator().manual_seed(config.seed)  # the same global order on every rank
+        n, rows, seconds, seen = len(data.y), [], 0.0, 0
+        for epoch in range(1, data.epochs + 1):
+            model.train()
+            sums = torch.zeros(2, dtype=torch.float64, device=data.x.device)  # loss sum, correct
+            started = time.perf_counter()
+            for idx in training.batch_indices(n, config.batch_size, generator, str(data.x.device)):
+                part = shard(idx, rank, world)
+                xb, yb = data.x.index_select(0, part), data.y.index_select(0, part)
+                logits = ddp(xb)
+                # DDP averages gradients over ranks; scaling my summed loss by world/len(global batch) makes
+                # that average the gradient of the mean loss over the global batch, even for unequal shares
+                loss = torch.nn.functional.cross_entropy(logits, yb, reduction="sum") * (world / len(idx))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    sums[0] += loss.detach() * len(idx) / world
+                    sums[1] += (logits.argmax(1) == yb).sum()
+                seen += len(part)
+            dist.all_reduce(sums)  # whole-epoch training loss and accuracy over all ranks
+            seconds += time.perf_counter() - started
+            test_loss, test_acc, _ = training.evaluate(model, data.xt, data.yt)
+            rows.append([epoch, sums[0].item() / n, sums[1].item() / n, test_loss, test_acc])
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        torch.save(state, out / f"rank{rank}.pt")
+        report = {"rank": rank, "world_size": world, "backend": dist.get_backend(), "device": device,
+                  "images": seen, "rows": rows, "seconds": seconds, "checksum": checksum(state)}
+        (out / f"rank{rank}.json").write_text(json.dumps(report), encoding="utf-8")
+    finally:
+        dist.destroy_process_group()
+
+
+def world_size_for(requested: int, device: str) -> int:
+    if device != "cuda":
+        return requested or 2
+    gpus = torch.cuda.device_count()
+    if requested > gpus:  # NCCL needs one GPU per rank
+        raise ValueError(f"world_size={requested} needs {requested} GPUs, this machine has {gpus}")
+    return requested or min(2, gpus)
+
+
+def torchrun(config: Config, world: int, device: str, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that start `world` workers on this machine."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}",
+           "-m", "runners.cnn_ddp", "--out", str(out), "--device", device, "--config", json.dumps(asdict(config))]
+    threads = max(1, torch.get_num_threads() // world) if device == "cpu" else 1  # ranks share the cores
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    return cmd, env
+
+
+def launch(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[str, float]:
+    """Run the launcher as a child process under a timeout; its output comes back for the page."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # torchrun passes SIGTERM on to its workers
+        try:
+            log, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log, _ = proc.communicate()
+        raise RuntimeError(f"torchrun did not finish within {timeout:g} s:\n{log[-4000:]}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"torchrun exited with status {proc.returncode}:\n{log[-4000:]}")
+    return log, time.perf_counter() - started
+
+
+def run(config: Config, ctx: RunContext) -> Result:
+    result = Result()
+    device = "cuda" if ctx.device == "cuda" else "cpu"  # DDP has no MPS backend: Apple machines use gloo on the CPU
+    world = world_size_for(config.world_size, device)
+    # resolved once here, so the workers and the reference cannot pick different budgets
+    config = replace(config, profile=training.resolve_profile(config.profile, device))
+    with tempfile.TemporaryDirectory() as tmp:  # rank checkpoints: compared here, not published
+        cmd, env = torchrun(config, world, device, Path(tmp))
+        log, wall = launch(cmd, env, config.launch_timeout_s)
+        reports = [json.loads((Path(tmp) / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(world)]
+        states = [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
+    data = cnn_trained.load(config, device)
+    single = cnn_trained.train(config, device, data)  # the reference: one process, batch_size images a step
+    reference = {k: v.detach().cpu() for k, v in single.model.state_dict().items()}
+    rows = reports[0]["rows"]
+    name = ctx.device_name if device == ctx.device else cpu_name()
+    cnn_trained.report(result, config, data, rows, reports[0]["seconds"], f"{device}（{name}）")
+
+    identical = all(torch.equal(s[k], states[0][k]) for s in states[1:] for k in states[0])
+    rank_diff = max((float((s[k] - states[0][k]).abs().max()) for s in states[1:] for k in states[0]), default=0.0)
+    per_tensor = {k: float((states[0][k] - reference[k]).abs().max()) for k in reference}
+    result.metric("world_size", world)
+    result.metric("backend", reports[0]["backend"])
+    result.metric("per_rank_batch", -(-config.batch_size // world))
+    result.metric("global_batch", config.batch_size)
+    result.metric("ranks_identical", identical)
+    result.metric("max_rank_diff", rank_diff)
+    result.metric("max_weight_diff_vs_single", max(per_tensor.values()))
+    result.metric("max_abs_weight", max(float(v.abs().max()) for v in reference.values()))
+    result.metric("single_test_accuracy", single.rows[-1][4])
+    result.metric("single_test_loss", single.rows[-1][3])
+    result.metric("test_accuracy_diff", rows[-1][4] - single.rows[-1][4])
+    result.metric("single_train_seconds", round(single.seconds, 3))
+    result.metric("launch_wall_seconds", round(wall, 3))
+    result.table("ranks", ["rank", "设备", "训练图片数（各轮合计）", "最终权重 SHA-256（前 16 位）", "与 rank 0 逐位相同"],
+                 [[r["rank"], r["device"], r["images"], r["checksum"][:16], r["checksum"] == reports[0]["checksum"]] for r in reports],
+                 caption="每个进程训练结束时的全部权重（state_dict）的 SHA-256。DDP 每步把各进程的梯度做 all-reduce 平均，"
+                 "各进程用同样的优化器状态走同样的一步，所以权重保持一致。")
+    compare = [["测试准确率", rows[-1][4], single.rows[-1][4]], ["测试损失", rows[-1][3], single.rows[-1][3]],
+               ["最后一轮训练损失", rows[-1][1], single.rows[-1][1]], ["最后一轮训练准确率", rows[-1][2], single.rows[-1][2]]]
+    result.table("comparison", ["指标", f"DDP（{world} 个进程）", "单进程", "差"], [[*r, r[1] - r[2]] for r in compare],
+                 caption=f"同一数据、同一种子、同一全局批次顺序：DDP 每个进程每步处理 {-(-config.batch_size // world)} 张，"
+                 f"单进程每步处理 {config.batch_size} 张。权重的最大差 {max(per_tensor.values()):.3g}"
+                 f"（权重绝对值最大 {result.metrics['max_abs_weight']:.3g}）。")
+    result.table("weight_diff", ["参数", "max |DDP − 单进程|"], [[k, v] for k, v in per_tensor.items()],
+                 caption="每个参数张量中 DDP（rank 0）与单进程参考的最大差：只剩浮点舍入（批大小不同时卷积的求和顺序不同，all-reduce 的求和顺序也不同）。")
+    result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）")
+    result.text("how", (
+        f"本次用 torchrun（python -m torch.distributed.run --standalone --nproc_per_node={world}）在本机启动 {world} 个进程，"
+        f"后端 {reports[0]['backend']}（CPU 用 gloo，GPU 用 NCCL）。每个进程持有完整的数据，按同一个随机排列取每个全局批次中属于自己的一份："
+        f"全局批大小仍是 {config.batch_size}，学习率和步数都与单进程相同，DDP 对梯度取平均，所以数学上与单进程逐步相同，只差浮点舍入。"
+        "Adam 的每步更新约为 lr·m/√v，大小与梯度的量级无关：梯度接近 0 的参数上，舍入误差就能改变更新量，"
+        f"所以两者的权重差随步数增长（本次最大 {max(per_tensor.values()):.2g}），损失和准确率只在舍入量级上不同。"
+        f"用时：train_seconds 为 DDP rank 0 的训练循环（{reports[0]['seconds']:.1f} 秒），single_train_seconds 为单进程（{single.seconds:.1f} 秒），"
+        "launch_wall_seconds 还包括启动进程和读数据的时间。"
+        + (f"在 CPU 上这不是公平的速度比较：每个 DDP 进程用 {env['OMP_NUM_THREADS']} 个线程，单进程用 {torch.get_num_threads()} 个，"
+           "而别的进程也占用 CPU 时，多线程的 OpenMP 同步会明显变慢。本页要说明的是结果一致；"
+           "分布式训练的加速要在多块 GPU 或多台机器上才有意义。" if device == "cpu" else
+           f"每个进程占用一块 GPU（共 {world} 块）。")
+        + "有多块 GPU 或多台机器时的运行方法见项目 README 的“Deployment and distributed training”一节。"
+    ))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m torch.distributed.run ... -m runners.cnn_ddp")
+    parser.add_argument("--out", type=Path, required=True, help="folder for rank<N>.pt and rank<N>.json")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--config", default="{}", help="JSON object of Config fields, e.g. '{\"profile\": \"full\"}'")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    worker(args.out, args.device, Config(**json.loads(args.config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""000 §2.1.3: two processes under torchrun (gloo, CPU) end with identical weights, equal to one process."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from runners import cnn_ddp
+from runners.cnn_model import Net
+from runners.context import RunContext
+
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.parametrize(("n", "world"), [(64, 2), (40, 3), (7, 2), (1, 2)])
+def test_shards_cover_each_global_batch_once(n: int, world: int) -> None:
+    idx = torch.randperm(100)[:n]
+    parts = [cnn_ddp.shard(idx, r, world) for r in range(world)]
+    assert torch.equal(torch.cat(parts), idx)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_scaled_rank_losses_average_to_the_global_gradient() -> None:
+    """What DDP computes (mean over ranks of each rank's gradient) equals one process's gradient,
+    also when the shares are unequal (7 images over 2 ranks); computed here without processes."""
+    torch.manual_seed(0)
+    model = Net()
+    x, y = torch.rand(7, 1, 28, 28), torch.randint(0, 10, (7,))
+    idx, world = torch.arange(7), 2
+
+    def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.autograd.grad(loss, list(model.parameters())))
+
+    single = grads(torch.nn.functional.cross_entropy(model(x), y))
+    per_rank = []
+    for rank in range(world):
+        part = cnn_ddp.shard(idx, rank, world)
+        loss = torch.nn.functional.cross_entropy(model(x[part]), y[part], reduction="sum") * (world / len(idx))
+        per_rank.append(grads(loss))
+    for g, *gs in zip(single, *per_rank, strict=True):
+        torch.testing.assert_close(sum(gs) / world, g, rtol=1e-5, atol=1e-7)
+
+
+def test_world_size() -> None:
+    assert cnn_ddp.world_size_for(0, "cpu") == 2 and cnn_ddp.world_size_for(3, "cpu") == 3
+    if torch.cuda.device_count() < 64:
+        with pytest.raises(ValueError, match="needs 64 GPUs"):
+            cnn_ddp.world_size_for(64, "cuda")
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory):
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
+    # 300 images: four global batches of 64 (32 per rank) and a last one of 44 (22 per rank)
+    config = cnn_ddp.Config(profile="quick", quick_train=300, test_limit=256, download=False, launch_timeout_s=120)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))  # the torchrun workers inherit it
+        ctx = RunContext(out_dir=tmp_path_factory.mktemp("ddp"), device="cpu", device_name="cpu", seed=0)
+        return cnn_ddp.run(config, ctx)
+
+
+def test_two_processes_identical_and_equal_to_one(result) -> None:
+    m = result.metrics
+    assert (m["world_size"], m["backend"], m["per_rank_batch"], m["global_batch"]) == (2, "gloo", 32, 64)
+    assert m["ranks_identical"] is True and m["max_rank_diff"] == 0.0
+    assert [r[4] for r in result.tables["ranks"].rows] == [True, True]
+    assert result.tables["ranks"].rows[0][3] == result.tables["ranks"].rows[1][3]
+    assert [r[2] for r in result.tables["ranks"].rows] == [150, 150]  # each rank saw half of every batch
+    # the same steps as the single process, up to float rounding (batch 32 vs 64, all-reduce order)
+    assert m["max_weight_diff_vs_single"] < 1e-4 * max(1.0, m["max_abs_weight"])
+    assert abs(m["test_accuracy_diff"]) <= 1 / 256
+    assert m["test_loss"] == pytest.approx(m["single_test_loss"], rel=1e-4)
+    diff = {row[0]: row[1] for row in result.tables["weight_diff"].rows}
+    assert set(diff) == set(Net().state_dict()) and max(diff.values()) == m["max_weight_diff_vs_single"]
+
+
+def test_same_result_format_as_cnn(result) -> None:
+    m = result.metrics
+    assert (m["profile"], m["epochs"], m["train_images"], m["test_images"]) == ("quick", 1, 300, 256)
+    assert result.tables["epochs"].columns == ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]
+    cmp = {row[0]: row for row in result.tables["comparison"].rows}
+    assert cmp["最后一轮训练损失"][1] == pytest.approx(cmp["最后一轮训练损失"][2], rel=1e-4)
+    assert cmp["最后一轮训练准确率"][1] == pytest.approx(cmp["最后一轮训练准确率"][2], abs=1 / 300)
+    assert "torchrun" in result.texts["how"] and "gloo" in result.texts["how"]
+
+
+def test_torchrun_command() -> None:
+    cmd, env = cnn_ddp.torchrun(cnn_ddp.Config(world_size=2), 2, "cpu", Path("/tmp/x"))
+    assert cmd[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"]
+    assert cmd[6:11] == ["runners.cnn_ddp", "--out", "/tmp/x", "--device", "cpu"]
+    assert env["OMP_NUM_THREADS"] == str(max(1, torch.get_num_threads() // 2))
+
+
+def test_a_failing_launch_fails_the_runner_with_its_log() -> None:
+    """A worker that fails makes torchrun exit non-zero: the runner raises with the log (the page shows it)."""
+    cmd = [sys.executable, "-c", "import sys; print('rank 1 failed: MnistError'); sys.exit(3)"]
+    with pytest.raises(RuntimeError, match="torchrun exited with status 3") as info:
+        cnn_ddp.launch(cmd, dict(os.environ), 60)
+    assert "rank 1 failed: MnistError" in str(info.value)
+
+
+def test_a_hanging_launch_is_stopped() -> None:
+    cmd = [sys.executable, "-c", "import time; print('waiting', flush=True); time.sleep(60)"]
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="did not finish within 1 s") as info:
+        cnn_ddp.launch(cmd, dict(os.environ), 1)
+    assert time.perf_counter() - started < 30 and "waiting" in str(info.value)
