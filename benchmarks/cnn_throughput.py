@@ -1,24 +1,37 @@
-"""Training throughput of the §2.5 CNN: our in-memory loop (runners/cnn.py) beside a plain DataLoader loop.
+"""Training throughput of the §2.5 CNN against the machine's limit and against a plain DataLoader loop.
 
-    python benchmarks/cnn_throughput.py [--images 8000] [--epochs 1] [--batch-size 64] [--repeats 1]
-                                        [--threads 0] [--ablate] [--examples]
+    python benchmarks/cnn_throughput.py [--images 60000] [--epochs 1] [--batch-size 64] [--repeats 3]
+                                        [--device cpu|cuda] [--threads 0] [--ablate] [--examples]
 
-Each loop runs in its own subprocess (the script re-invokes itself with --loop), so the allocator
-tuning of one cannot help the other, and both start from the same seed: the same initial weights
-and, since DataLoader's RandomSampler draws torch.randperm from the seeded generator exactly as
-training.batch_indices does, the same batches. Both are scored on the same evaluation images.
-Data: runners.mnist.load_mnist(download=False) (offline: 8,000 train / 2,000 eval from t10k).
+One run prints:
+- R, the float32 matrix-multiply rate of this device (best of several 4096×4096 `torch.mm`);
+- the FLOPs of one training sample (forward + backward), counted by torch.utils.flop_counter;
+- our loop (exactly runners/cnn.py's: cnn_model.train_epoch, make_optimizer, prepare_model and the
+  allocator setting) and a plain pytorch/examples-style loop (Dataset + per-sample ToTensor-like
+  transform + DataLoader, NCHW, torch's default Adam, ReLU before pooling as in the article) on the same model, batch size and images:
+  images/s, their ratio, and our FLOP rate as a share of R.
 
---ablate adds runs of our loop with one optimisation switched off each; --examples runs the
-training runners with profile "full" and prints their wall time.
+Every loop, and R, runs in its own subprocess (the script re-invokes itself with --loop), so one
+loop's allocator tuning cannot help another; rounds are interleaved (R, ours, plain, ...) so a burst
+of load elsewhere hits all alike, and medians are printed. Both loops start from the same initial
+weights; their batch orders differ (DataLoader draws a worker seed from the generator before it
+shuffles), so their accuracies agree only to within the spread that order and rounding give.
+
+Data: the offline split (runners.mnist.load_mnist(download=False): 8,000 training and 2,000 held-out
+images from the official t10k file, or the real training split where it is present) with the
+training images repeated up to --images (default 60,000, one epoch of the article), so an epoch is
+as long as the article's; accuracy is measured on the real held-out images.
+
+--ablate adds runs of our loop with one optimisation switched off each; --with-compile one with the
+whole step compiled by torch.compile (its compile time counted as training); --examples runs the
+training runners (cnn, lstm, gan and the three that retrain the CNN) with profile "full" as the site does (a fresh process each) and
+prints wall time, training time, images/s and the share of wall time spent outside training.
+--device cuda measures the GPU path (CUDA graphs, fused Adam, data resident on the device).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
-import importlib.util
 import json
 import os
 import statistics
@@ -33,93 +46,166 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `runners` is imported from the project
 MARK = "RESULT "
 LR, EPS = 1e-3, 1e-7  # the runner's defaults (Keras Adam)
+TRAINING_RUNNERS = ("cnn", "lstm", "gan", "cnn_onnx", "cnn_compress", "cnn_ddp")  # the registry's profiles=True runners
+ABLATIONS = {  # variant name -> flags of our loop
+    "ours, NCHW (no channels_last)": ["--no-channels-last"],
+    "ours, glibc malloc defaults": ["--no-allocator"],
+    "ours, torch's default Adam": ["--no-fused-adam"],
+    "ours, ReLU before pooling": ["--relu-first"],
+}
 
 
-def _data(images: int, seed: int) -> Any:
+def _data(args: argparse.Namespace) -> Any:
+    """(train images, train labels, eval images, eval labels) as numpy; training images tiled to --images."""
+    import numpy as np
+
     from runners.mnist import load_mnist
 
-    return load_mnist(download=False, seed=seed).subset(train=images)
+    data = load_mnist(download=False, seed=args.seed)
+    reps = -(-args.images // len(data.train.labels))
+    images = np.concatenate([data.train.images] * reps)[: args.images]
+    labels = np.concatenate([data.train.labels] * reps)[: args.images]
+    return images, labels, data.test.images, data.test.labels
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def loop_matmul(args: argparse.Namespace) -> dict[str, Any]:
+    """R: the float32 `torch.mm` rate of a large square product (best of 5 after a warm-up)."""
+    import torch
+
+    n = args.matmul_size or (4096 if args.device == "cpu" else 8192)
+    a, b = (torch.randn(n, n, device=args.device) for _ in range(2))
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(5):
+        _sync(args.device)
+        started = time.perf_counter()
+        torch.mm(a, b)
+        _sync(args.device)
+        best = min(best, time.perf_counter() - started)
+    return {"gflops": 2 * n**3 / best / 1e9, "n": n}
+
+
+def flops_per_sample(batch_size: int) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from runners.cnn_model import Net
+
+    model, x = Net(), torch.zeros(batch_size, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(x), torch.zeros(batch_size, dtype=torch.long)).backward()
+    return counter.get_total_flops() / batch_size
+
+
+def article_order_net() -> type:
+    """runners.cnn_model.Net with the article's Conv2D(activation="relu") → MaxPooling2D order, as a
+    straight port would write it (bit-identical results to ours: tests/runners/test_cnn.py)."""
+    import torch
+
+    from runners.cnn_model import Net
+
+    class ArticleOrderNet(Net):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.pool1(self.relu1(self.conv1(x)))
+            x = self.pool2(self.relu2(self.conv2(x)))
+            return self.fc2(self.relu4(self.fc1(self.flatten(self.relu3(self.conv3(x))))))
+
+    return ArticleOrderNet
 
 
 def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
-    """Exactly runners/cnn.py's loop: resident tensors, index batches, channels_last, tuned allocator."""
+    """Exactly runners/cnn.py's loop, with the optimisations the flags leave on."""
     import torch
 
     from runners import training
-    from runners.cnn_model import Net, make_optimizer, prepare_model, train_epoch
+    from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model, train_epoch
 
     allocator = "off" if args.no_allocator else training.tune_allocator()
-    channels_last = not args.no_channels_last
-    data = _data(args.images, args.seed)
+    model_class = article_order_net() if args.relu_first else Net
+    device, channels_last = args.device, args.device == "cpu" and not args.no_channels_last
+    images, labels, test_images, test_labels = _data(args)
     torch.manual_seed(args.seed)
-    model = prepare_model(Net(), "cpu", channels_last)
-    optimizer = make_optimizer(model, LR, EPS)
+    model = prepare_model(model_class(), device, channels_last)
+    graphs = device == "cuda"
+    if args.no_fused_adam:
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS, capturable=graphs)
+    else:
+        optimizer = make_optimizer(model, LR, EPS, capturable=graphs)
     generator = torch.Generator().manual_seed(args.seed)
+    _sync(device)
     started = time.perf_counter()
-    x = training.to_device_images(data.train.images, "cpu", channels_last)
-    y = training.to_device_labels(data.train.labels, "cpu")
-    for epoch in range(args.epochs):
-        train_epoch(model, optimizer, x, y, args.batch_size, generator, f"epoch {epoch + 1}/{args.epochs}")
-    train_s = time.perf_counter() - started
-    started = time.perf_counter()
-    xt = training.to_device_images(data.test.images, "cpu", channels_last)
-    loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(data.test.labels, "cpu"))
-    return {"train_s": train_s, "eval_s": time.perf_counter() - started, "accuracy": accuracy, "loss": loss,
-            "images": len(y), "allocator": allocator, "channels_last": channels_last}
+    x = training.to_device_images(images, device, channels_last)
+    y = training.to_device_labels(labels, device)
+    _sync(device)
+    transfer_s = time.perf_counter() - started
+    stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs)
+    if args.compile:  # the whole step through torch.compile (inductor); compile time counts as training time
+        stepper.step = torch.compile(stepper.step)
+    train_s = sum(train_epoch(model, optimizer, x, y, args.batch_size, generator, f"epoch {e + 1}", e + 1, stepper).seconds
+                  for e in range(args.epochs))
+    xt = training.to_device_images(test_images, device, channels_last)
+    loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(test_labels, device))
+    return {"train_s": train_s, "transfer_s": transfer_s, "accuracy": accuracy, "loss": loss, "images": len(y),
+            "allocator": allocator, "channels_last": channels_last, "optimizer": training.describe_optimizer(optimizer),
+            "cuda_graph": stepper.status}
 
 
 def loop_plain(args: argparse.Namespace) -> dict[str, Any]:
-    """The idiomatic pytorch/examples loop: Dataset + per-sample transform + DataLoader, NCHW."""
+    """The idiomatic pytorch/examples loop: Dataset + per-sample transform + DataLoader, NCHW, default Adam,
+    the layers in the article's order."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, Dataset
 
-    from runners.cnn_model import Net
-
     def to_tensor(image: np.ndarray) -> torch.Tensor:  # what torchvision's ToTensor does for a uint8 image
         return torch.from_numpy(image).float().div(255.0).unsqueeze(0)
 
     class MnistDataset(Dataset):
-        def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Any) -> None:
-            self.images, self.labels, self.transform = images, labels, transform
+        def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+            self.images, self.labels = images, labels
 
         def __len__(self) -> int:
             return len(self.labels)
 
         def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-            return self.transform(self.images[index]), int(self.labels[index])
+            return to_tensor(self.images[index]), int(self.labels[index])
 
-    data = _data(args.images, args.seed)
+    device = args.device
+    images, labels, test_images, test_labels = _data(args)
     torch.manual_seed(args.seed)
-    model = Net()
+    model = article_order_net()().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS)
+    loader = DataLoader(MnistDataset(images, labels), batch_size=args.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(args.seed))
+    _sync(device)
     started = time.perf_counter()
-    train_loader = DataLoader(
-        MnistDataset(data.train.images, data.train.labels, to_tensor), batch_size=args.batch_size,
-        shuffle=True, num_workers=0, generator=torch.Generator().manual_seed(args.seed),
-    )
     for _epoch in range(args.epochs):
         model.train()
-        for inputs, target in train_loader:
+        for inputs, target in loader:
+            inputs, target = inputs.to(device), target.to(device)
             optimizer.zero_grad()
-            output = model(inputs)
-            loss = F.cross_entropy(output, target)
+            loss = F.cross_entropy(model(inputs), target)
             loss.backward()
             optimizer.step()
+    _sync(device)
     train_s = time.perf_counter() - started
-    started = time.perf_counter()
-    test_loader = DataLoader(MnistDataset(data.test.images, data.test.labels, to_tensor), batch_size=1000)
     model.eval()
-    total_loss, correct = 0.0, 0
+    correct, total_loss = 0, 0.0
     with torch.no_grad():
-        for inputs, target in test_loader:
-            output = model(inputs)
-            total_loss += F.cross_entropy(output, target, reduction="sum").item()
-            correct += (output.argmax(1) == target).sum().item()
-    n = len(test_loader.dataset)
-    return {"train_s": train_s, "eval_s": time.perf_counter() - started, "accuracy": correct / n,
-            "loss": total_loss / n, "images": len(train_loader.dataset)}
+        for inputs, target in DataLoader(MnistDataset(test_images, test_labels), batch_size=1000):
+            output = model(inputs.to(device))
+            total_loss += F.cross_entropy(output, target.to(device), reduction="sum").item()
+            correct += (output.argmax(1).cpu() == target).sum().item()
+    return {"train_s": train_s, "accuracy": correct / len(test_labels), "loss": total_loss / len(test_labels),
+            "images": len(labels)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -127,15 +213,19 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    record = loop_ours(args) if args.loop == "ours" else loop_plain(args)
-    record.update(threads=torch.get_num_threads(), images_per_second=record["images"] * args.epochs / record["train_s"])
+    record = {"matmul": loop_matmul, "ours": loop_ours, "plain": loop_plain}[args.loop](args)
+    if "train_s" in record:
+        record["images_per_second"] = record["images"] * args.epochs / record["train_s"]
+    if args.loop == "matmul":
+        record["flops_per_sample"] = flops_per_sample(args.batch_size)
+    record["threads"] = torch.get_num_threads()
     print(MARK + json.dumps(record), flush=True)
 
 
 def spawn(args: argparse.Namespace, loop: str, extra: list[str]) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--loop", loop, "--images", str(args.images),
                "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-               "--seed", str(args.seed), *extra]
+               "--seed", str(args.seed), "--device", args.device, "--matmul-size", str(args.matmul_size), *extra]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(MARK)]
     if done.returncode != 0 or not lines:
@@ -143,79 +233,98 @@ def spawn(args: argparse.Namespace, loop: str, extra: list[str]) -> dict[str, An
     return json.loads(lines[-1][len(MARK):])
 
 
-def examples(runs_dir: Path) -> list[tuple[str, str]]:
-    """Wall time of each training runner (that has a `profile` config) run with profile "full"."""
-    rows = []
-    for name in ("cnn", "lstm", "gan"):
-        if importlib.util.find_spec(f"runners.{name}") is None:
-            rows.append((name, "absent"))
-            continue
-        fields = {f.name for f in dataclasses.fields(importlib.import_module(f"runners.{name}").Config)}
-        if "profile" not in fields:
-            rows.append((name, "no profile config"))
-            continue
+def examples(runs_dir: Path, device: str) -> None:
+    """Each training runner at profile "full", started as the site starts it; prints a row each and the total."""
+    print(f"\ntraining runners at profile full on {device} (each a fresh `python -m runners NAME` process):")
+    print(f"{'runner':8} {'wall s':>7} {'train s':>8} {'images/s':>9} {'outside training':>17}  status")
+    total = 0.0
+    for name in TRAINING_RUNNERS:
         out = runs_dir / name
-        command = [sys.executable, "-m", "runners", name, "--out", str(out), "--config", '{"profile": "full"}']
+        command = [sys.executable, "-m", "runners", name, "--out", str(out), "--device", device,
+                   "--config", '{"profile": "full"}']
+        started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        wall = time.perf_counter() - started
+        total += wall
         try:
             record = json.loads((out / "result.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            rows.append((name, "no result.json (crashed)"))
+            print(f"{name:8} {wall:7.1f}  no result.json (crashed)")
             continue
-        wall = record["provenance"]["wall_time_s"]
-        rows.append((name, f"{wall:.1f} s ({record['status']}, device {record['provenance'].get('device')})"))
-    return rows
+        metrics = record.get("result", {}).get("metrics", {})
+        train = float(metrics.get("train_seconds", "nan"))
+        epochs, images = metrics.get("epochs", 0), metrics.get("train_images", 0)
+        rate = epochs * images / train if train == train and train > 0 else float("nan")
+        print(f"{name:8} {wall:7.1f} {train:8.2f} {rate:9.0f} {(wall - train) / wall:16.0%}  "
+              f"{record.get('status')} on {record['provenance'].get('device_name')}")
+    print(f"{'total':8} {total:7.1f}   (target on an H100: under 60 s including start-up)")
+
+
+def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None:
+    r = statistics.median(run["gflops"] for run in runs["matmul"])
+    flops = runs["matmul"][0]["flops_per_sample"]
+    ours = runs["ours"][0]
+    print(f"CNN (000 §2.5) training on {args.device}, {os.cpu_count()} cores, torch threads {ours['threads']}; "
+          f"{ours['images']:,} images x {args.epochs} epoch(s), batch {args.batch_size}; "
+          f"{args.repeats} interleaved round(s), medians [range]")
+    print(f"R (float32 torch.mm {runs['matmul'][0]['n']}²): {r:.1f} GFLOP/s "
+          f"[{min(x['gflops'] for x in runs['matmul']):.1f}-{max(x['gflops'] for x in runs['matmul']):.1f}]")
+    print(f"FLOPs per training sample (forward + backward, torch.utils.flop_counter): {flops / 1e6:.2f} MFLOP; "
+          f"one epoch of {ours['images']:,}: {flops * ours['images'] / 1e12:.3f} TFLOP, "
+          f"no faster than {flops * ours['images'] / (r * 1e9):.1f} s at R")
+    print(f"{'loop':32} {'images/s':>17} {'train s':>8} {'GFLOP/s':>8} {'of R':>5} {'eval acc':>9}")
+    median = {}
+    for name, records in runs.items():
+        if name == "matmul":
+            continue
+        rates = [x["images_per_second"] for x in records]
+        median[name] = statistics.median(rates)
+        gflops = median[name] * flops / 1e9
+        print(f"{name:32} {median[name]:7.0f} [{min(rates):.0f}-{max(rates):.0f}] "
+              f"{statistics.median(x['train_s'] for x in records):8.2f} {gflops:8.1f} {gflops / r:5.0%} "
+              f"{records[-1]['accuracy']:9.4f}")
+    ratios = [o["images_per_second"] / p["images_per_second"] for o, p in zip(runs["ours"], runs["plain DataLoader"], strict=True)]
+    share = median["ours"] * flops / 1e9 / r
+    print(f"ours / plain: {median['ours'] / median['plain DataLoader']:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}x; "
+          f"target >= 2x); ours at {share:.0%} of R (target >= 65%)")
+    print(f"our loop used: {ours['optimizer']}; allocator: {ours['allocator']}; channels_last {ours['channels_last']}; "
+          f"CUDA graph: {ours['cuda_graph']}; data to device {ours['transfer_s']:.3f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=8000, help="training images (offline split has 8,000)")
+    parser.add_argument("--images", type=int, default=60000, help="training images per epoch (tiled from the split)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=1, help="runs per loop, alternating ours/plain")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of every loop")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--matmul-size", type=int, default=0, help="side of the square product for R (0: 4096 on CPU, 8192 on GPU)")
     parser.add_argument("--ablate", action="store_true", help="also run our loop with each optimisation off")
     parser.add_argument("--examples", action="store_true", help="also time the training runners (profile full)")
-    parser.add_argument("--loop", choices=("ours", "plain"), help=argparse.SUPPRESS)
-    parser.add_argument("--no-channels-last", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-allocator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", choices=("matmul", "ours", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--with-compile", action="store_true", help="also run our loop through torch.compile (slow)")
+    for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile"):
+        parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop:
         child(args)
         return 0
 
-    variants = {"ours": ("ours", []), "plain DataLoader": ("plain", [])}
+    variants = {"matmul": ("matmul", []), "ours": ("ours", []), "plain DataLoader": ("plain", [])}
     if args.ablate:
-        variants["ours, NCHW (no channels_last)"] = ("ours", ["--no-channels-last"])
-        variants["ours, no mallopt"] = ("ours", ["--no-allocator"])
-        variants["ours, neither"] = ("ours", ["--no-channels-last", "--no-allocator"])
+        variants.update({name: ("ours", flags) for name, flags in ABLATIONS.items()})
+    if args.with_compile:
+        variants["ours + torch.compile"] = ("ours", ["--compile"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(args.repeats):  # interleaved, so a burst of load elsewhere hits every loop alike
         for name, (loop, extra) in variants.items():
             runs[name].append(spawn(args, loop, extra))
-
-    first = runs["ours"][0]
-    print(f"CNN (000 §2.5) on CPU, {os.cpu_count()} cores, torch threads {first['threads']}: "
-          f"{first['images']} training images x {args.epochs} epoch(s), batch {args.batch_size}, "
-          f"{args.repeats} run(s) per loop (median; best in brackets)")
-    print(f"{'loop':32} {'images/s':>18} {'train s':>8} {'eval s':>7} {'eval acc':>9} {'eval loss':>9}")
-    median = {}
-    for name, records in runs.items():
-        rates = [r["images_per_second"] for r in records]
-        median[name] = statistics.median(rates)
-        last = records[-1]
-        print(f"{name:32} {median[name]:9.0f} [{max(rates):6.0f}] {statistics.median(r['train_s'] for r in records):8.2f} "
-              f"{statistics.median(r['eval_s'] for r in records):7.3f} {last['accuracy']:9.4f} {last['loss']:9.4f}")
-    ratio = median["ours"] / median["plain DataLoader"]
-    gap = abs(runs["ours"][-1]["accuracy"] - runs["plain DataLoader"][-1]["accuracy"])
-    print(f"ratio ours / plain: {ratio:.2f}x (target >= 1.5x); accuracy difference {gap:.4f}")
-    print(f"our allocator setting: {first['allocator']}")
+    report(args, runs)
     if args.examples:
         with tempfile.TemporaryDirectory() as tmp:
-            print("\nfull-profile wall time of the training runners:")
-            for name, text in examples(Path(tmp)):
-                print(f"  {name:6} {text}")
+            examples(Path(tmp), args.device)
     return 0
 
 

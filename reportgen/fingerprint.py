@@ -65,9 +65,47 @@ def _imported_modules(source: str, package: str) -> set[str]:
     return names
 
 
-def source_closure(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> list[Path]:
-    """The module's file and every project module it imports, transitively, sorted."""
+SCANS_FORMAT = 1  # bump when `_imported_modules` changes: the scans kept by earlier builds are dropped
+_SCANNED: dict[str, list[str]] = {}  # "<sha256 of a source> <its package>" → the modules it imports
+_USED: set[str] = set()  # the scans looked up since `remember_scans`
+
+
+def _imports_of(data: bytes, digest: str, package: str) -> list[str]:
+    """`_imported_modules` of a source, parsed once per content (a rebuild re-parses only what changed)."""
+    key = f"{digest} {package}"
+    names = _SCANNED.get(key)
+    if names is None:
+        names = _SCANNED[key] = sorted(_imported_modules(data.decode("utf-8"), package))
+    _USED.add(key)
+    return names
+
+
+def remember_scans(kept: Any) -> dict[str, list[str]]:
+    """Start counting the scans used, taking those an earlier build kept (see `scans_to_keep`);
+    returns the valid ones (a malformed value is ignored: its sources are parsed again)."""
+    _USED.clear()
+    valid: dict[str, list[str]] = {}
+    if isinstance(kept, dict) and kept.get("format") == SCANS_FORMAT and isinstance(kept.get("scans"), dict):
+        for key, names in kept["scans"].items():
+            if isinstance(key, str) and isinstance(names, list) and all(isinstance(n, str) for n in names):
+                valid[key] = _SCANNED.setdefault(key, names)
+    return valid
+
+
+def scans_to_keep(kept: dict[str, list[str]], limit: int = 1000) -> dict[str, Any] | None:
+    """What to keep for the next build: `kept` plus the scans used since `remember_scans` (only
+    those, past `limit`); None when every scan used was already kept (nothing to write)."""
+    used = {key: _SCANNED[key] for key in sorted(_USED)}
+    if used.keys() <= kept.keys():
+        return None
+    merged = {**kept, **used}
+    return {"format": SCANS_FORMAT, "scans": merged if len(merged) <= limit else used}
+
+
+def closure_digests(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> dict[Path, str]:
+    """The sha256 of the module's file and of every project module it imports, transitively."""
     seen: dict[str, Path] = {}
+    digests: dict[Path, str] = {}
     pending = [module]
     while pending:
         name = pending.pop()
@@ -78,15 +116,44 @@ def source_closure(root: Path, module: str, project_packages: tuple[str, ...] = 
             continue  # `from runners.api import Result` also yields "runners.api.Result"
         seen[name] = path
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        pending.extend(_imported_modules(path.read_text(encoding="utf-8"), package))
-    return sorted(set(seen.values()))
+        data = path.read_bytes()
+        digests[path] = digest = _sha256(data)
+        pending.extend(_imports_of(data, digest, package))
+    return digests
+
+
+def source_closure(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> list[Path]:
+    """The module's file and every project module it imports, transitively, sorted."""
+    return sorted(closure_digests(root, module, project_packages))
+
+
+_VERSIONS: dict[str, str] = {}
+_VERSIONS_SEEN_WITH: list[tuple[int, ...]] = [()]
+
+
+def _search_path_state() -> tuple[int, ...]:
+    """The modification times of the import path's directories: installing or removing a package
+    changes its directory's, so remembered versions stay right in a long `mkdocs serve`."""
+    state = []
+    for entry in sys.path:
+        try:
+            state.append(os.stat(entry or ".").st_mtime_ns)
+        except OSError:
+            state.append(-1)
+    return tuple(state)
 
 
 def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
+    state = _search_path_state()
+    if state != _VERSIONS_SEEN_WITH[0]:
+        _VERSIONS.clear()
+        _VERSIONS_SEEN_WITH[0] = state
+    if name not in _VERSIONS:
+        try:
+            _VERSIONS[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            _VERSIONS[name] = "absent"
+    return _VERSIONS[name]
 
 
 def dataset_identity(root: Path, name: str) -> dict[str, str]:
@@ -122,13 +189,10 @@ class Fingerprint:
 
 def fingerprint(root: Path, spec: RunnerSpec, overrides: dict[str, Any], device: str) -> Fingerprint:
     """Hash exactly what determines the runner's result."""
-    files: dict[str, str] = {}
-    paths = source_closure(root, spec.module)
-    paths += [root / rel for rel in ALWAYS_INCLUDED]
-    paths += [root / rel for rel in spec.data_files]
-    for path in sorted(set(paths)):
-        rel = path.relative_to(root).as_posix()
-        files[rel] = _sha256(path.read_bytes()) if path.is_file() else "missing"
+    digests = closure_digests(root, spec.module)
+    for path in {root / rel for rel in (*ALWAYS_INCLUDED, *spec.data_files)} - set(digests):
+        digests[path] = _sha256(path.read_bytes()) if path.is_file() else "missing"
+    files = {path.relative_to(root).as_posix(): digests[path] for path in sorted(digests)}
     device_kind = (probe_device_kind() if device == "auto" else device) if spec.uses_device else "cpu"
     code = {"protocol": PROTOCOL, "runner": spec.name, "files": files, "config": overrides}
     env = {

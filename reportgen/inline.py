@@ -111,6 +111,8 @@ def _substitute_text(segment: str, ctx: PageContext, render: Render) -> str:
 
 def substitute(markdown_text: str, ctx: PageContext, render: Render = render_placeholder) -> str:
     """The page with every placeholder outside code replaced."""
+    if "{{" not in markdown_text:  # no placeholder: nothing to do (most generated pages)
+        return markdown_text
     out: list[str] = []
     prose: list[str] = []
     fence: str | None = None

@@ -17,6 +17,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
+from mkdocs.utils import is_markdown_file
 
 from reportgen.drift import DRIFT_PAGE, DRIFT_TITLE, drift_since_baseline
 from reportgen.facts import FactsError, load_facts
@@ -166,7 +167,9 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Files) -> str:
-        if self.site is None:
+        # a notebook page's "markdown" is its .ipynb JSON, which mkdocs-jupyter ignores: a runner's
+        # logged text must not be read as placeholders there (and 1 MB of JSON costs time)
+        if self.site is None or not is_markdown_file(page.file.src_uri):
             return markdown
         ctx = PageContext(page.file.src_uri, self.site.views, getattr(self, "facts", {}))
         rendered = substitute(markdown, ctx)

@@ -6,6 +6,7 @@ no torch import (runners execute in child processes).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import threading
@@ -17,16 +18,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.execute import Job, RunGroup, run_child
-from reportgen.fingerprint import Fingerprint, explain_change, fingerprint, git_commit, probe_device_kind
+from reportgen.fingerprint import (
+    Fingerprint,
+    explain_change,
+    fingerprint,
+    git_commit,
+    probe_device_kind,
+    remember_scans,
+    scans_to_keep,
+)
 from reportgen.lock import LockTimeout, runner_lock
 from reportgen.settings import Settings
-from reportgen.store import CorruptEntry, Entry, Store
+from reportgen.store import CorruptEntry, Entry, Store, read_json, write_json_atomic
 
 if TYPE_CHECKING:
     from runners.registry import RunnerSpec
 
 Log = Callable[[str, str], None]  # (level, message); level is "info" or "warning"
 LOCK_GRACE_S = 60.0  # waiting for another build's run of a runner: its timeout plus this
+SCANS_FILE = "imports.json"  # in the cache directory: which modules each source file imports, by its hash
 
 
 def _quiet(level: str, message: str) -> None:
@@ -146,7 +156,14 @@ def bring_up_to_date(
         raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
     specs = select(names, registry)
     _store(settings).remove_abandoned()
+    scans = settings.cache_dir / SCANS_FILE
+    kept = remember_scans(read_json(scans))  # the import scans of unchanged sources: no parsing again
     outcomes = {spec.name: status(settings, spec, log) for spec in specs}
+    keep = scans_to_keep(kept)
+    if keep is not None:
+        with contextlib.suppress(OSError):  # only a time saver: a read-only cache still builds
+            scans.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(scans, keep)
     run_all = force or settings.execute == "all"
     todo = [o for o in outcomes.values() if run_all or (o.stale and settings.execute == "stale")]
     if not todo:

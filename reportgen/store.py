@@ -6,6 +6,8 @@ Layout (cache root defaults to `.living/cache`, frozen root to `results/`):
     <cache>/<runner>/<key>/<files>       figures and other files the runner wrote
     <cache>/<runner>/LATEST               name of the newest completed entry (shown when stale)
     <cache>/<runner>/.lock                held (flock) while a build checks, runs and commits it
+    <cache>/imports.json                 the modules each runner source imports, by its sha256
+                                         (reportgen.fingerprint: a rebuild re-parses only edited files)
     <frozen>/<runner>/result.json        a committed record, reused while its code hash matches
 
 An entry only appears by `os.rename` of a finished temporary directory, so an interrupted run
@@ -103,6 +105,14 @@ def read_entry(directory: Path) -> Entry:
         if not file.is_file() or file.is_symlink() or _file_digest(file) != digest:
             raise CorruptEntry(f"{file}: missing or changed")
     return Entry(record, directory)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in a file; None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def write_json_atomic(path: Path, value: Any) -> bool:

@@ -18,7 +18,7 @@ import torch
 from runners import training
 from runners.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
-from runners.cnn_model import Net, make_optimizer, param_count, prepare_model, train_epoch
+from runners.cnn_model import Net, graphed_step, make_optimizer, param_count, prepare_model, train_epoch
 from runners.context import RunContext
 from runners.mnist import load_mnist
 
@@ -49,6 +49,7 @@ class Config:
     download: bool = True
     seed: int = 0
     channels_last: bool = True  # NHWC on CPU: ~1.3x faster steps here (benchmarks/cnn_throughput.py)
+    cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
 
 
 def loss_shape_demo(labels: np.ndarray, logits: torch.Tensor) -> tuple[list[list[str]], str]:
@@ -96,7 +97,9 @@ def _port_notes(config: Config, channels_last: bool) -> str:
     return (
         "数据布局：Keras 默认通道在后（28×28×1），PyTorch 的 Conv2d 按通道在前（1×28×28）定义，输入改为 N×1×28×28"
         + ("；在 CPU 上张量和权重再按 channels_last（NHWC）存放，只改内存排列、不改数学。" if channels_last else "。")
-        + "Flatten：Keras 按 高×宽×通道 展平，这里按 通道×高×宽，相当于 Dense(64) 的输入做了一个固定置换，不影响训练。"
+        + "ReLU 与 2×2 最大池化的次序：这里先池化再 ReLU。两者可交换（ReLU 单调，max(relu(a), relu(b)) = relu(max(a, b))，"
+        "梯度也落在同一位置），输出与梯度和文中的次序逐位相同（测试核对），ReLU 只需处理四分之一的数，所以上面的结构图里池化在 ReLU 之前。"
+        "Flatten：Keras 按 高×宽×通道 展平，这里按 通道×高×宽，相当于 Dense(64) 的输入做了一个固定置换，不影响训练。"
         "输出层：Dense(10, softmax) 改为输出 logits 的 Linear(64, 10)，softmax 并入损失 CrossEntropyLoss（数值更稳，模型相同）。"
         "损失：标签是整数，所以用稀疏形式的交叉熵（等价于 Keras 的 sparse_categorical_crossentropy），而不是文中的 "
         "categorical_crossentropy（见上方的核对）。"
@@ -172,11 +175,13 @@ def run(config: Config, ctx: RunContext) -> Result:
 
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
     model = prepare_model(Net(), ctx.device, channels_last)
-    optimizer = make_optimizer(model, config.lr, config.eps)
+    use_graphs = config.cuda_graphs and ctx.device == "cuda"
+    optimizer = make_optimizer(model, config.lr, config.eps, capturable=use_graphs)
+    stepper = graphed_step(model, optimizer, x, y, config.batch_size, use_graphs)
     generator = torch.Generator().manual_seed(config.seed)
     rows, seconds = [], 0.0
     for epoch in range(1, epochs + 1):
-        stats = train_epoch(model, optimizer, x, y, config.batch_size, generator, f"epoch {epoch}/{epochs}", epoch)
+        stats = train_epoch(model, optimizer, x, y, config.batch_size, generator, f"epoch {epoch}/{epochs}", epoch, stepper)
         seconds += stats.seconds
         test_loss, test_acc, logits = training.evaluate(model, xt, yt)
         rows.append([epoch, stats.loss, stats.accuracy, test_loss, test_acc])
@@ -199,6 +204,9 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("data_official", data.official)
     result.metric("device", f"{ctx.device}（{ctx.device_name}）")
     result.metric("channels_last", channels_last)
+    result.metric("optimizer", training.describe_optimizer(optimizer))
+    result.text("cuda_graph", stepper.status)
+    result.text("precision", training.precision_note(ctx.device))
     result.table("epochs", ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"], rows,
                  caption="训练损失与准确率是该轮各批次的平均（训练中的模型，与 Keras fit 打印的一致）；测试列在每轮结束时以评估模式计算。")
     result.add_series("epochs", "epoch", [r[0] for r in rows],

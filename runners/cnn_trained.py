@@ -20,7 +20,7 @@ import torch
 
 from runners import training
 from runners.api import Result
-from runners.cnn_model import Net, make_optimizer, prepare_model, train_epoch
+from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model, train_epoch
 from runners.mnist import load_mnist
 
 EPOCH_COLUMNS = ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]  # the cnn runner's table
@@ -93,11 +93,14 @@ def new_model(config: TrainConfig, device: str, channels_last: bool) -> torch.nn
 def train(config: TrainConfig, device: str, data: Data) -> Trained:
     """The training loop of runners/cnn.py, line for line (single process)."""
     model = new_model(config, device, data.channels_last)
-    optimizer = make_optimizer(model, config.lr, config.eps)
+    graphs = device.split(":")[0] == "cuda"  # as the cnn runner's default cuda_graphs=True
+    optimizer = make_optimizer(model, config.lr, config.eps, capturable=graphs)
+    stepper = graphed_step(model, optimizer, data.x, data.y, config.batch_size, graphs)
     generator = torch.Generator().manual_seed(config.seed)
     rows, seconds = [], 0.0
     for epoch in range(1, data.epochs + 1):
-        stats = train_epoch(model, optimizer, data.x, data.y, config.batch_size, generator, f"epoch {epoch}/{data.epochs}", epoch)
+        stats = train_epoch(model, optimizer, data.x, data.y, config.batch_size, generator, f"epoch {epoch}/{data.epochs}",
+                            epoch, stepper)
         seconds += stats.seconds
         test_loss, test_acc, _ = training.evaluate(model, data.xt, data.yt)
         rows.append([epoch, stats.loss, stats.accuracy, test_loss, test_acc])

@@ -207,8 +207,9 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.table("layers", LAYER_COLUMNS, layer_rows(renamed))
     record_shapes(result, g, d)
 
-    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    opt_g = training.adam(g.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, 0.999))
+    opt_d = training.adam(d.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, 0.999))
+    result.metric("optimizer", training.describe_optimizer(opt_g))
     order = torch.Generator().manual_seed(config.seed)
     noise = torch.Generator(device=ctx.device).manual_seed(config.seed + 1)  # per-step z, on the device
     # drawn on the CPU: the same fixed samples whichever device trains

@@ -210,7 +210,8 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("params_total", sum(p.numel() for p in model.parameters()))
     record_shapes(result, model)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = training.adam(model.parameters(), ctx.device, lr=config.lr)
+    result.metric("optimizer", training.describe_optimizer(optimizer))
     order = torch.Generator().manual_seed(config.seed)
     rows: list[list[float]] = []
     train_seconds = 0.0

@@ -140,11 +140,17 @@ TOY_INDEX = """# 首页
 """
 
 
-def make_toy_project(root: Path, runners: tuple[str, ...] = ("alpha", "beta", "broken", "hang", "crash")) -> Path:
+def _runner_package(root: Path) -> Path:
+    """runners/ with the real child protocol (its registry is written by the caller)."""
     package = root / "runners"
     package.mkdir(parents=True)
     for name in ("__init__.py", "__main__.py", "api.py", "context.py"):
         shutil.copy(REPO / "runners" / name, package / name)
+    return package
+
+
+def make_toy_project(root: Path, runners: tuple[str, ...] = ("alpha", "beta", "broken", "hang", "crash")) -> Path:
+    package = _runner_package(root)
     real_registry = (REPO / "runners" / "registry.py").read_text(encoding="utf-8")
     tail = REGISTRY_TAIL
     for name in ("alpha", "beta", "broken", "hang", "crash"):
@@ -156,4 +162,117 @@ def make_toy_project(root: Path, runners: tuple[str, ...] = ("alpha", "beta", "b
     (root / "docs").mkdir()
     (root / "docs" / "index.md").write_text(TOY_INDEX, encoding="utf-8")
     (root / "mkdocs.yml").write_text(TOY_MKDOCS, encoding="utf-8")
+    return root
+
+
+# --- more runners, a fake GPU, synthetic projects (tests/reportgen/test_noop_build.py, benchmarks/site_build.py)
+
+JUPYTER_PLUGIN = """  - mkdocs-jupyter:
+      include: ["notebooks/*.ipynb"]
+      execute: false
+      include_source: true
+      ignore_h1_titles: true
+      cache_dir: .living/mkdocs-jupyter
+"""
+
+
+def add_jupyter(root: Path) -> Path:
+    """List mkdocs-jupyter after living-article, as the real mkdocs.yml does (renders the notebooks)."""
+    yml = root / "mkdocs.yml"
+    text = yml.read_text(encoding="utf-8")
+    yml.write_text(text.replace("  - living-article\n", "  - living-article\n" + JUPYTER_PLUGIN, 1), encoding="utf-8")
+    return root
+
+
+def add_runner(root: Path, name: str, source: str, spec_args: str = "packages=()", title: str = "") -> None:
+    """Write runners/<name>.py and register it (`spec_args`: RunnerSpec keywords, e.g. "uses_device=True")."""
+    (root / "runners" / f"{name}.py").write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
+    registry = root / "runners" / "registry.py"
+    text = registry.read_text(encoding="utf-8")
+    at = text.rindex("    ]\n}")
+    line = f'        RunnerSpec("{name}", "runners.{name}", "{title or name}", "toy", {spec_args}),\n'
+    registry.write_text(text[:at] + line + text[at:], encoding="utf-8")
+
+
+FAKE_TORCH = '''
+"""A stand-in for torch that reports one CUDA device: runners "train on a GPU" without one."""
+__version__ = "0.0+fake"
+
+
+class cuda:  # noqa: N801
+    @staticmethod
+    def is_available():
+        return True
+
+    @staticmethod
+    def get_device_name(index=0):
+        return "Fake GPU (tests/toyproject.py)"
+
+
+class backends:  # noqa: N801
+    mps = None
+
+
+def manual_seed(seed):
+    return None
+
+
+def set_num_threads(threads):
+    return None
+'''
+
+
+def add_fake_gpu(root: Path) -> None:
+    """A fake `torch` package in the project root: runner processes (cwd and PYTHONPATH = root)
+    import it instead of the real one, so `--device cuda` and `auto` select "cuda" on any machine."""
+    (root / "torch").mkdir()
+    (root / "torch" / "__init__.py").write_text(textwrap.dedent(FAKE_TORCH).lstrip(), encoding="utf-8")
+
+
+SYNTHETIC_RUNNER = """
+from dataclasses import dataclass
+from runners.api import Result
+
+@dataclass(frozen=True)
+class Config:
+    iterations: int = {iterations}  # a fixed amount of pure-Python work
+    seed: int = {index}
+
+def run(config, ctx):
+    total = 0
+    for i in range(config.iterations):
+        total = (total * 31 + i) % 1_000_003
+    result = Result()
+    result.metric("checksum", total)
+    result.metric("iterations", config.iterations)
+    return result
+"""
+
+# the toy site's config with a section listing the synthetic pages ({pages}: their nav lines)
+SYNTHETIC_MKDOCS = TOY_MKDOCS.replace("site_name: Toy", "site_name: Synthetic").replace(
+    "  - 首页: index.md\n", "  - 首页: index.md\n  - 例子:\n{pages}\n"
+)
+
+
+def synthetic_name(index: int) -> str:
+    return f"synth_{index:03d}"
+
+
+def make_synthetic_project(root: Path, count: int, iterations: int) -> Path:
+    """`count` independent runners, each doing the same fixed pure-Python work (`iterations` loop
+    steps, no numpy or torch), each with a hand-written page of its own that shows its result."""
+    package = _runner_package(root)
+    real_registry = (REPO / "runners" / "registry.py").read_text(encoding="utf-8")
+    registry = real_registry.split("RUNNERS: dict")[0] + "RUNNERS: dict[str, RunnerSpec] = {\n    spec.name: spec\n    for spec in [\n    ]\n}\n"
+    (package / "registry.py").write_text(registry, encoding="utf-8")
+    (root / "docs" / "examples").mkdir(parents=True)
+    (root / "docs" / "index.md").write_text(f"# 合成项目\n\n{count} 个独立的运行器。\n", encoding="utf-8")
+    nav = []
+    for index in range(count):
+        name = synthetic_name(index)
+        add_runner(root, name, SYNTHETIC_RUNNER.format(iterations=iterations, index=index), title=f"例子 {index}")
+        page = f"# 例子 {index}\n\n校验和：{{{{ value: {name}.checksum }}}}\n\n{{{{ result: {name} }}}}\n"
+        (root / "docs" / "examples" / f"{name}.md").write_text(page, encoding="utf-8")
+        nav.append(f"      - 例子 {index}: examples/{name}.md")
+    (root / "mkdocs.yml").write_text(SYNTHETIC_MKDOCS.format(pages="\n".join(nav)), encoding="utf-8")
     return root

@@ -35,11 +35,11 @@ def test_graph_is_the_traced_layers_in_order() -> None:
     assert [(n["label"], n["detail"]) for n in nodes] == [
         ("输入", "1×28×28"),
         ("conv1: Conv2d", "1×32×26×26 · 320 参数"),
-        ("relu1: ReLU", "1×32×26×26"),
         ("pool1: MaxPool2d", "1×32×13×13"),
+        ("relu1: ReLU", "1×32×13×13"),
         ("conv2: Conv2d", "1×64×11×11 · 18,496 参数"),
-        ("relu2: ReLU", "1×64×11×11"),
         ("pool2: MaxPool2d", "1×64×5×5"),
+        ("relu2: ReLU", "1×64×5×5"),
         ("conv3: Conv2d", "1×64×3×3 · 36,928 参数"),
         ("relu3: ReLU", "1×64×3×3"),
         ("flatten: Flatten", "1×576"),
@@ -48,6 +48,35 @@ def test_graph_is_the_traced_layers_in_order() -> None:
         ("fc2: Linear", "1×10 · 650 参数"),
     ]
     assert edges == [[nodes[i]["id"], nodes[i + 1]["id"]] for i in range(len(nodes) - 1)]
+
+
+def article_order_forward(model: Net, x: torch.Tensor) -> torch.Tensor:
+    """The article's order, Conv2D(activation="relu") then MaxPooling2D, with the same modules."""
+    x = model.pool1(model.relu1(model.conv1(x)))
+    x = model.pool2(model.relu2(model.conv2(x)))
+    x = model.relu3(model.conv3(x))
+    return model.fc2(model.relu4(model.fc1(model.flatten(x))))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pooling_before_relu_is_bit_identical_to_the_article_order(channels_last: bool) -> None:
+    torch.manual_seed(0)
+    model = Net()
+    # MNIST-like input: mostly exact zeros, so windows of equal (tied) conv outputs are common
+    x = (torch.rand(16, 1, 28, 28) * (torch.rand(16, 1, 28, 28) > 0.7)).requires_grad_(True)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    results = []
+    for forward in (model.forward, lambda t: article_order_forward(model, t)):
+        model.zero_grad(set_to_none=True)
+        x.grad = None
+        out = forward(x)
+        out.square().sum().backward()
+        results.append((out.detach().clone(), x.grad.clone(), [p.grad.clone() for p in model.parameters()]))
+    (out_a, gx_a, gp_a), (out_b, gx_b, gp_b) = results
+    assert torch.equal(out_a, out_b)
+    assert torch.equal(gx_a, gx_b)
+    assert all(torch.equal(a, b) for a, b in zip(gp_a, gp_b, strict=True))
 
 
 def test_loss_shape_demo_without_training() -> None:

@@ -24,7 +24,7 @@ def test_cnn_diagram() -> None:
     assert lines[-3:] == ["    n_n9 --> n_n10", "    n_n10 --> n_n11", "```"]
     labels = [line.split('["')[1].split("<br>")[0] for line in lines if '["' in line]
     assert labels == [
-        "输入", "conv1: Conv2d", "relu1: ReLU", "pool1: MaxPool2d", "conv2: Conv2d", "relu2: ReLU", "pool2: MaxPool2d",
+        "输入", "conv1: Conv2d", "pool1: MaxPool2d", "relu1: ReLU", "conv2: Conv2d", "pool2: MaxPool2d", "relu2: ReLU",
         "conv3: Conv2d", "relu3: ReLU", "flatten: Flatten", "fc1: Linear", "relu4: ReLU", "fc2: Linear",
     ]
 

@@ -72,3 +72,124 @@ def test_progress_is_silent_without_a_terminal_and_draws_on_one() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_allocator_tuning_reports_what_it_did() -> None:
     assert training.tune_allocator().startswith("glibc mallopt")
+
+
+def test_adam_uses_the_fused_kernel_on_cpu_and_says_so() -> None:
+    params = [nn.Parameter(torch.ones(3))]
+    fused = training.adam(params, "cpu", lr=0.1)
+    if not fused.defaults.get("fused"):
+        pytest.skip(f"torch {torch.__version__} has no fused CPU Adam")
+    assert training.describe_optimizer(fused) == "Adam (fused)"
+    # a device without a fused kernel gets torch's default (a for-loop for CPU tensors)
+    plain = training.adam(params, "mps", lr=0.1)
+    assert not plain.defaults.get("fused")
+    assert training.describe_optimizer(plain) == "Adam (for-loop)"
+
+
+def test_fused_adam_follows_the_reference_adam() -> None:
+    torch.manual_seed(0)
+    start = torch.randn(50)
+    trajectories = []
+    for make in (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), lambda p: training.adam(p, "cpu", lr=0.01, eps=1e-7)):
+        w = nn.Parameter(start.clone())
+        opt = make([w])
+        for step in range(200):
+            opt.zero_grad()
+            ((w - step * 0.01) ** 2).sum().backward()
+            opt.step()
+        trajectories.append(w.detach())
+    torch.testing.assert_close(trajectories[0], trajectories[1], rtol=1e-5, atol=1e-6)
+
+
+def test_graphed_step_is_a_plain_call_on_cpu() -> None:
+    calls: list[list[int]] = []
+
+    def step(idx: torch.Tensor) -> tuple[torch.Tensor]:
+        calls.append(idx.tolist())
+        return (idx.sum(),)
+
+    graphed = training.GraphedStep(step, batch_size=2, device="cpu")
+    assert not graphed.enabled and graphed.status == "未用（仅 CUDA）"
+    assert [int(graphed(torch.tensor([i, i + 1]))[0]) for i in range(5)] == [1, 3, 5, 7, 9]
+    assert len(calls) == 5 and graphed.graph is None
+
+
+class FakeCuda:
+    """Stands in for torch.cuda's stream and graph API, so GraphedStep's control flow runs without a GPU.
+
+    As on a real GPU, capture records the step without running it; replay runs what was recorded
+    with the static index tensor's current contents.
+    """
+
+    def __init__(self, fail_capture: bool = False) -> None:
+        self.fail_capture, self.capturing, self.events = fail_capture, False, []
+        self.recorded: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+        outer = self
+
+        class Graph:
+            def replay(self) -> None:
+                assert outer.recorded is not None
+                static_idx, outs = outer.recorded
+                outer.events.append(("replay", static_idx.tolist()))
+                outs[0].fill_(int(static_idx.sum()))
+
+        class Capture:
+            def __init__(self, graph: Graph) -> None:
+                pass
+
+            def __enter__(self) -> None:
+                outer.capturing = True
+
+            def __exit__(self, *exc: object) -> None:
+                outer.capturing = False
+                if outer.fail_capture:
+                    raise RuntimeError("operation not permitted when stream is capturing")
+
+        class Stream:
+            def wait_stream(self, other: object) -> None:
+                pass
+
+        class StreamContext:
+            def __init__(self, stream: Stream) -> None:
+                pass
+
+            def __enter__(self) -> None:
+                outer.events.append(("side stream",))
+
+            def __exit__(self, *exc: object) -> None:
+                pass
+
+        self.api = {"CUDAGraph": Graph, "graph": Capture, "Stream": Stream, "stream": StreamContext,
+                    "current_stream": Stream}
+
+    def step(self, idx: torch.Tensor) -> tuple[torch.Tensor]:
+        if self.capturing:
+            out = torch.zeros((), dtype=torch.long)
+            self.recorded = (idx, [out])
+            self.events.append(("capture",))
+            return (out,)
+        self.events.append(("eager", idx.tolist()))
+        return (idx.sum(),)
+
+
+@pytest.mark.parametrize("fail_capture", [False, True])
+def test_graphed_step_warms_up_captures_once_replays_full_batches_and_runs_the_tail_eagerly(
+    monkeypatch: pytest.MonkeyPatch, fail_capture: bool
+) -> None:
+    fake = FakeCuda(fail_capture)
+    for name, value in fake.api.items():
+        monkeypatch.setattr(torch.cuda, name, value)
+    graphed = training.GraphedStep(fake.step, batch_size=2, device="cuda:0", warmup=2)
+    batches = [torch.tensor([2 * i, 2 * i + 1]) for i in range(5)] + [torch.tensor([10])]
+    outputs = [graphed(idx)[0] for idx in batches]
+    # each output keeps its own value: a replay must not overwrite what an earlier step returned
+    assert [int(o) for o in outputs] == [1, 5, 9, 13, 17, 10]
+    if fail_capture:
+        assert graphed.graph is None and not graphed.enabled
+        assert graphed.status.startswith("未用（捕获失败：operation not permitted")
+        assert fake.events == [("side stream",), ("eager", [0, 1]), ("side stream",), ("eager", [2, 3]), ("capture",),
+                               ("eager", [4, 5]), ("eager", [6, 7]), ("eager", [8, 9]), ("eager", [10])]
+    else:
+        assert graphed.replays == 3 and graphed.status.startswith("已用")
+        assert fake.events == [("side stream",), ("eager", [0, 1]), ("side stream",), ("eager", [2, 3]), ("capture",),
+                               ("replay", [4, 5]), ("replay", [6, 7]), ("replay", [8, 9]), ("eager", [10])]
