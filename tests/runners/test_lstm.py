@@ -6,28 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import run_tiny, tiny_result
 
 from runners import lstm
-from runners.__main__ import build_config
-from runners.context import RunContext
 
-MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 TINY = {"quick_train": 256, "test_limit": 256, "quick_epochs": 1, "download": False, "profile": "quick"}
-
-
-def run_tiny(out: Path):
-    config = build_config(lstm.Config, TINY)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
-        return lstm.run(config, RunContext(out_dir=out, device="cpu", device_name="cpu", seed=config.seed))
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory):
-    if not MNIST_DIR.is_dir():
-        pytest.skip(f"MNIST not available at {MNIST_DIR}")
-    out = tmp_path_factory.mktemp("lstm")
-    return out, run_tiny(out)
+    return tiny_result(lstm, tmp_path_factory, TINY)
 
 
 def test_article_shapes_are_evaluated() -> None:
@@ -89,7 +77,7 @@ def test_metrics(result) -> None:
 
 def test_deterministic_on_cpu(result, tmp_path: Path) -> None:
     _, first = result
-    second = run_tiny(tmp_path)
+    second = run_tiny(lstm, tmp_path, TINY)
     drop = {"train_seconds"}
     assert {k: v for k, v in first.metrics.items() if k not in drop} == {
         k: v for k, v in second.metrics.items() if k not in drop

@@ -1,0 +1,30 @@
+"""Running a training runner in-process on a tiny budget of real MNIST images (shared by its tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from runners.__main__ import build_config
+from runners.context import RunContext
+
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+def run_tiny(runner: ModuleType, out: Path, overrides: dict[str, Any]) -> Any:
+    """`runner.run` on the CPU with `overrides` applied to its Config, reading MNIST from MNIST_DIR."""
+    config = build_config(runner.Config, overrides)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
+        return runner.run(config, RunContext(out_dir=out, device="cpu", device_name="cpu", seed=config.seed))
+
+
+def tiny_result(runner: ModuleType, factory: pytest.TempPathFactory, overrides: dict[str, Any]) -> tuple[Path, Any]:
+    """(output directory, result) of one tiny run; skips the test when MNIST is not there."""
+    if not MNIST_DIR.is_dir():
+        pytest.skip(f"MNIST not available at {MNIST_DIR}")
+    out = factory.mktemp(runner.__name__.rpartition(".")[2])
+    return out, run_tiny(runner, out, overrides)
