@@ -1,7 +1,7 @@
 """Training throughput of the §2.5 CNN against the machine's limit and against a plain DataLoader loop.
 
     python benchmarks/cnn_throughput.py [--images 60000] [--epochs 1] [--batch-size 64] [--repeats 3]
-                                        [--device cpu|cuda] [--threads 0] [--ablate] [--examples]
+                                        [--device cpu|cuda] [--threads 0] [--ablate] [--bf16] [--examples]
 
 One run prints:
 - R, the float32 matrix-multiply rate of this device (best of several 4096×4096 `torch.mm`);
@@ -22,11 +22,13 @@ images from the official t10k file, or the real training split where it is prese
 training images repeated up to --images (default 60,000, one epoch of the article), so an epoch is
 as long as the article's; accuracy is measured on the real held-out images.
 
---ablate adds runs of our loop with one optimisation switched off each; --with-compile one with the
+--ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
+opt-in precision="bf16" (bfloat16 autocast), compared with the bfloat16 product rate as well as R; --with-compile one with the
 whole step compiled by torch.compile (its compile time counted as training); --examples runs the
 training runners (cnn, lstm, gan and the three that retrain the CNN) with profile "full" as the site does (a fresh process each) and
 prints wall time, training time, images/s and the share of wall time spent outside training.
---device cuda measures the GPU path (CUDA graphs, fused Adam, data resident on the device).
+--profile-step prints, instead, the FLOPs of each layer and the ops one step of our loop spends its
+time in (torch.profiler). --device cuda measures the GPU path (CUDA graphs, fused Adam, data resident on the device).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ ABLATIONS = {  # variant name -> flags of our loop
     "ours, torch's default Adam": ["--no-fused-adam"],
     "ours, ReLU before pooling": ["--relu-first"],
 }
+BF16 = "ours, bf16 autocast (opt-in)"  # runners' precision="bf16": not the article's float32 arithmetic
 
 
 def _data(args: argparse.Namespace) -> Any:
@@ -80,7 +83,8 @@ def loop_matmul(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     n = args.matmul_size or (4096 if args.device == "cpu" else 8192)
-    a, b = (torch.randn(n, n, device=args.device) for _ in range(2))
+    dtype = torch.bfloat16 if args.matmul_dtype == "bf16" else torch.float32
+    a, b = (torch.randn(n, n, device=args.device, dtype=dtype) for _ in range(2))
     torch.mm(a, b)
     best = float("inf")
     for _ in range(5):
@@ -89,7 +93,7 @@ def loop_matmul(args: argparse.Namespace) -> dict[str, Any]:
         torch.mm(a, b)
         _sync(args.device)
         best = min(best, time.perf_counter() - started)
-    return {"gflops": 2 * n**3 / best / 1e9, "n": n}
+    return {"gflops": 2 * n**3 / best / 1e9, "n": n, "dtype": args.matmul_dtype}
 
 
 def flops_per_sample(batch_size: int) -> float:
@@ -120,12 +124,12 @@ def article_order_net() -> type:
     return ArticleOrderNet
 
 
-def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
-    """Exactly runners/cnn.py's loop, with the optimisations the flags leave on."""
+def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """runners/cnn.py's model, optimizer, resident data and step, with the optimisations the flags leave on."""
     import torch
 
     from runners import training
-    from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model, train_epoch
+    from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model
 
     allocator = "off" if args.no_allocator else training.tune_allocator()
     model_class = article_order_net() if args.relu_first else Net
@@ -138,23 +142,70 @@ def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
         optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS, capturable=graphs)
     else:
         optimizer = make_optimizer(model, LR, EPS, capturable=graphs)
-    generator = torch.Generator().manual_seed(args.seed)
     _sync(device)
     started = time.perf_counter()
     x = training.to_device_images(images, device, channels_last)
     y = training.to_device_labels(labels, device)
     _sync(device)
     transfer_s = time.perf_counter() - started
-    stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs)
+    stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs, args.precision)
+    return {"model": model, "optimizer": optimizer, "x": x, "y": y, "stepper": stepper, "transfer_s": transfer_s,
+            "allocator": allocator, "channels_last": channels_last, "test": (test_images, test_labels)}
+
+
+def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
+    """Exactly runners/cnn.py's loop, with the optimisations the flags leave on."""
+    import torch
+
+    from runners import training
+    from runners.cnn_model import train_epoch
+
+    loop = _our_loop(args)
+    model, optimizer, x, y, stepper = (loop[k] for k in ("model", "optimizer", "x", "y", "stepper"))
     if args.compile:  # the whole step through torch.compile (inductor); compile time counts as training time
         stepper.step = torch.compile(stepper.step)
+    generator = torch.Generator().manual_seed(args.seed)
     train_s = sum(train_epoch(model, optimizer, x, y, args.batch_size, generator, f"epoch {e + 1}", e + 1, stepper).seconds
                   for e in range(args.epochs))
-    xt = training.to_device_images(test_images, device, channels_last)
-    loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(test_labels, device))
-    return {"train_s": train_s, "transfer_s": transfer_s, "accuracy": accuracy, "loss": loss, "images": len(y),
-            "allocator": allocator, "channels_last": channels_last, "optimizer": training.describe_optimizer(optimizer),
-            "cuda_graph": stepper.status}
+    test_images, test_labels = loop["test"]
+    xt = training.to_device_images(test_images, args.device, loop["channels_last"])
+    loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(test_labels, args.device))
+    return {"train_s": train_s, "transfer_s": loop["transfer_s"], "accuracy": accuracy, "loss": loss, "images": len(y),
+            "allocator": loop["allocator"], "channels_last": loop["channels_last"],
+            "optimizer": training.describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision}
+
+
+def profile_step(args: argparse.Namespace, steps: int = 50, warmup: int = 30) -> None:
+    """Where one step of our loop spends its time: FLOPs per layer, then torch.profiler's costliest ops."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    loop = _our_loop(args)
+    stepper, n = loop["stepper"], len(loop["y"])
+    generator = torch.Generator().manual_seed(args.seed)
+    batches = [torch.randperm(n, generator=generator)[: args.batch_size].to(args.device) for _ in range(warmup + steps)]
+    with FlopCounterMode(display=False) as counter:
+        stepper(batches[0])
+    print(f"FLOPs of one step (batch {args.batch_size}) by layer, forward + backward:")
+    for name, ops in counter.get_flop_counts().items():
+        if name.count(".") == 1:  # Net.conv1 …: the model's own layers
+            print(f"  {name.split('.')[1]:8} {sum(ops.values()) / 1e6:9.1f} MFLOP")
+    for idx in batches[:warmup]:
+        stepper(idx)
+    _sync(args.device)
+    started = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for idx in batches[warmup:]:
+            stepper(idx)
+        _sync(args.device)
+    step_ms = (time.perf_counter() - started) / steps * 1e3
+    print(f"one step: {step_ms:.2f} ms under the profiler ({args.batch_size / step_ms * 1e3:.0f} images/s); "
+          f"costliest ops, self CPU time per step:")
+    events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    for event in events[:15]:
+        shapes = ", ".join(str(list(s)) for s in event.input_shapes[:3] if s)
+        print(f"  {event.self_cpu_time_total / steps / 1e3:7.3f} ms  x{event.count // steps}  {event.key}  {shapes}")
 
 
 def loop_plain(args: argparse.Namespace) -> dict[str, Any]:
@@ -213,6 +264,9 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.loop == "profile":
+        profile_step(args)
+        return
     record = {"matmul": loop_matmul, "ours": loop_ours, "plain": loop_plain}[args.loop](args)
     if "train_s" in record:
         record["images_per_second"] = record["images"] * args.epochs / record["train_s"]
@@ -275,7 +329,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
     print(f"{'loop':32} {'images/s':>17} {'train s':>8} {'GFLOP/s':>8} {'of R':>5} {'eval acc':>9}")
     median = {}
     for name, records in runs.items():
-        if name == "matmul":
+        if name.startswith("matmul"):
             continue
         rates = [x["images_per_second"] for x in records]
         median[name] = statistics.median(rates)
@@ -287,6 +341,12 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
     share = median["ours"] * flops / 1e9 / r
     print(f"ours / plain: {median['ours'] / median['plain DataLoader']:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}x; "
           f"target >= 2x); ours at {share:.0%} of R (target >= 65%)")
+    if "matmul bf16" in runs:  # the opt-in bf16 loop, against the bf16 product rate
+        r16 = statistics.median(run["gflops"] for run in runs["matmul bf16"])
+        bf16 = median[BF16]
+        print(f"R (bfloat16 torch.mm {runs['matmul bf16'][0]['n']}²): {r16:.1f} GFLOP/s; {BF16} / plain: "
+              f"{bf16 / median['plain DataLoader']:.2f}x; at {bf16 * flops / 1e9 / r16:.0%} of the bfloat16 rate "
+              f"({bf16 * flops / 1e9 / r:.0%} of R)")
     print(f"our loop used: {ours['optimizer']}; allocator: {ours['allocator']}; channels_last {ours['channels_last']}; "
           f"CUDA graph: {ours['cuda_graph']}; data to device {ours['transfer_s']:.3f} s")
 
@@ -303,13 +363,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matmul-size", type=int, default=0, help="side of the square product for R (0: 4096 on CPU, 8192 on GPU)")
     parser.add_argument("--ablate", action="store_true", help="also run our loop with each optimisation off")
     parser.add_argument("--examples", action="store_true", help="also time the training runners (profile full)")
-    parser.add_argument("--loop", choices=("matmul", "ours", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--loop", choices=("matmul", "ours", "plain", "profile"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile-step", action="store_true", help="only profile one step of our loop, per op")
     parser.add_argument("--with-compile", action="store_true", help="also run our loop through torch.compile (slow)")
+    parser.add_argument("--bf16", action="store_true", help="also run our loop with the runner's opt-in precision='bf16'")
     for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile"):
         parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--matmul-dtype", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop:
         child(args)
+        return 0
+    if args.profile_step:  # in this process: the allocator setting then applies to it alone
+        profile_step(args)
         return 0
 
     variants = {"matmul": ("matmul", []), "ours": ("ours", []), "plain DataLoader": ("plain", [])}
@@ -317,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         variants.update({name: ("ours", flags) for name, flags in ABLATIONS.items()})
     if args.with_compile:
         variants["ours + torch.compile"] = ("ours", ["--compile"])
+    if args.bf16:
+        variants[BF16] = ("ours", ["--precision", "bf16"])
+        variants["matmul bf16"] = ("matmul", ["--matmul-dtype", "bf16"])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(args.repeats):  # interleaved, so a burst of load elsewhere hits every loop alike
         for name, (loop, extra) in variants.items():

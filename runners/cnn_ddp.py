@@ -71,6 +71,7 @@ def worker(out: Path, device: str, config: Config) -> None:
         ddp = DistributedDataParallel(model, device_ids=[local] if device.startswith("cuda") else None)
         optimizer = make_optimizer(model, config.lr, config.eps)
         generator = torch.Generator().manual_seed(config.seed)  # the same global order on every rank
+        mixed = training.autocast(device, config.precision)  # as the single-process reference's step
         n, rows, seconds, seen = len(data.y), [], 0.0, 0
         for epoch in range(1, data.epochs + 1):
             model.train()
@@ -79,7 +80,8 @@ def worker(out: Path, device: str, config: Config) -> None:
             for idx in training.batch_indices(n, config.batch_size, generator, str(data.x.device)):
                 part = shard(idx, rank, world)
                 xb, yb = data.x.index_select(0, part), data.y.index_select(0, part)
-                logits = ddp(xb)
+                with mixed:
+                    logits = ddp(xb).float()
                 # DDP averages gradients over ranks; scaling my summed loss by world/len(global batch) makes
                 # that average the gradient of the mean loss over the global batch, even for unequal shares
                 loss = torch.nn.functional.cross_entropy(logits, yb, reduction="sum") * (world / len(idx))

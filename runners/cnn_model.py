@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from runners.training import GraphedStep, LossWatch, Progress, adam, batch_indices
+from runners.training import GraphedStep, LossWatch, Progress, adam, autocast, batch_indices
 
 
 class Net(nn.Module):
@@ -105,20 +105,23 @@ def train_epoch(
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str = "float32"
 ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """The step on the batch `idx` of the resident (x, y): returns (mean loss, correct count), detached.
 
     Gradients are zeroed in place, not set to None: the same tensors every step, which a CUDA
-    graph needs and which on CPU saves reallocating them.
+    graph needs and which on CPU saves reallocating them. `precision` "bf16" runs the forward
+    pass under bfloat16 autocast (training.autocast); the loss is always taken in float32.
     """
     loss_fn = nn.functional.cross_entropy
+    mixed = autocast(str(x.device), precision)  # raises on an unknown precision before any step runs
 
     def step(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xb = x.index_select(0, idx)
         yb = y.index_select(0, idx)
-        logits = model(xb)
-        loss = loss_fn(logits, yb)
+        with mixed:
+            logits = model(xb)
+        loss = loss_fn(logits.float(), yb)
         optimizer.zero_grad(set_to_none=False)
         loss.backward()
         optimizer.step()
@@ -129,10 +132,11 @@ def train_step(
 
 
 def graphed_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, enabled: bool
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, enabled: bool,
+    precision: str = "float32",
 ) -> GraphedStep:
     """`train_step` wrapped for CUDA graph replay (a plain call on CPU); the optimizer must be capturable on CUDA."""
-    return GraphedStep(train_step(model, optimizer, x, y), batch_size, str(x.device), enabled)
+    return GraphedStep(train_step(model, optimizer, x, y, precision), batch_size, str(x.device), enabled)
 
 
 def prepare_model(model: nn.Module, device: str, channels_last: bool) -> nn.Module:

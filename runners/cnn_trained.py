@@ -43,6 +43,7 @@ class TrainConfig:
     download: bool = True
     seed: int = 0
     channels_last: bool = True
+    precision: str = "float32"  # "bf16": bfloat16 autocast, as the cnn runner's option
 
 
 @dataclass
@@ -95,7 +96,7 @@ def train(config: TrainConfig, device: str, data: Data) -> Trained:
     model = new_model(config, device, data.channels_last)
     graphs = device.split(":")[0] == "cuda"  # as the cnn runner's default cuda_graphs=True
     optimizer = make_optimizer(model, config.lr, config.eps, capturable=graphs)
-    stepper = graphed_step(model, optimizer, data.x, data.y, config.batch_size, graphs)
+    stepper = graphed_step(model, optimizer, data.x, data.y, config.batch_size, graphs, config.precision)
     generator = torch.Generator().manual_seed(config.seed)
     rows, seconds = [], 0.0
     for epoch in range(1, data.epochs + 1):

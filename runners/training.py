@@ -7,6 +7,7 @@ input pipeline, should be the cost (see benchmarks/cnn_throughput.py).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import math
@@ -96,9 +97,51 @@ def describe_optimizer(optimizer: torch.optim.Optimizer) -> str:
     return f"{type(optimizer).__name__} ({kind}{', capturable' if options.get('capturable') else ''})"
 
 
-def precision_note(device: str) -> str:
-    """The float32 arithmetic the device used (whether TF32 was allowed on a GPU), for the page."""
-    if device.split(":")[0] != "cuda":
+PRECISIONS = ("float32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def autocast(device: str, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The context a training step's forward pass and loss run in: nothing for float32; for
+    "bf16", torch.autocast to bfloat16 (convolutions and matrix products in bfloat16, weights,
+    gradients and optimizer state stay float32).
+
+    The weight-cast cache is off: each weight is used once per step, and a CUDA graph capture
+    must not keep cached casts from before it.
+    """
+    if check_precision(precision) == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16, cache_enabled=False)
+
+
+def native_bf16(device: str) -> bool | None:
+    """Whether the device computes bfloat16 in hardware (None: torch cannot tell). Without it
+    oneDNN emulates bfloat16 on a CPU, which is correct but slower than float32."""
+    kind = device.split(":")[0]
+    try:
+        if kind == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        if kind == "cpu":
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        pass
+    return None
+
+
+def precision_note(device: str, precision: str = "float32") -> str:
+    """The arithmetic the training step used, for the page."""
+    kind = device.split(":")[0]
+    if check_precision(precision) == "bf16":
+        hardware = {True: "本机硬件原生支持 bfloat16", False: "本机硬件不支持 bfloat16，由软件模拟（会更慢）",
+                    None: "无法判断本机是否原生支持 bfloat16"}[native_bf16(device)]
+        return ("bf16 自动混合精度（torch.autocast）：卷积与矩阵乘以 bfloat16 计算，权重、梯度与优化器状态保持 float32，"
+                f"评估以 float32 计算；结果与 float32 运行不逐位相同（{hardware}）")
+    if kind != "cuda":
         return "float32（不降精度）"
     conv = "允许 TF32" if torch.backends.cudnn.allow_tf32 else "纯 float32"
     matmul = torch.get_float32_matmul_precision()

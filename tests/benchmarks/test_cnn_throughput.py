@@ -20,7 +20,7 @@ MNIST = REPO.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
 @pytest.mark.skipif(not MNIST.is_file(), reason=f"MNIST test split not at {MNIST.parent}")
 def test_tiny_run_prints_rate_ratio_and_share_of_the_matmul_rate() -> None:
     done = subprocess.run(
-        [sys.executable, "benchmarks/cnn_throughput.py", "--images", "320", "--repeats", "1", "--matmul-size", "1024"],
+        [sys.executable, "benchmarks/cnn_throughput.py", "--images", "320", "--repeats", "1", "--matmul-size", "1024", "--bf16"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -33,3 +33,24 @@ def test_tiny_run_prints_rate_ratio_and_share_of_the_matmul_rate() -> None:
     assert re.search(r"^ours / plain: \d+\.\d\dx .*; ours at \d+% of R", out, re.M)
     assert "our loop used: Adam (fused" in out or "our loop used: Adam (for-loop" in out
     assert "CUDA graph: 未用（仅 CUDA）" in out
+    # the opt-in bf16 loop, against both product rates
+    assert re.search(r"^ours, bf16 autocast \(opt-in\) +\d+ \[", out, re.M)
+    assert re.search(r"^R \(bfloat16 torch\.mm 1024²\): \d+\.\d GFLOP/s; .* / plain: \d+\.\d\dx; at \d+% of the bfloat16 rate \(\d+% of R\)$",
+                     out, re.M)
+
+
+@pytest.mark.skipif(not MNIST.is_file(), reason=f"MNIST test split not at {MNIST.parent}")
+def test_profile_step_prints_each_layers_flops_and_the_costliest_ops() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/cnn_throughput.py", "--profile-step", "--images", "320"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    layers = dict(re.findall(r"^  (conv\d|fc\d) +(\d+\.\d) MFLOP$", out, re.M))
+    assert list(layers) == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    # one step at batch 64 is 64 × 16.38 MFLOP (the figure), conv2 most of it
+    assert sum(map(float, layers.values())) == pytest.approx(64 * 16.38, rel=1e-3)
+    assert float(layers["conv2"]) == pytest.approx(856.4, abs=0.1)
+    assert re.search(r"^one step: \d+\.\d\d ms under the profiler", out, re.M)
+    assert re.search(r"^ +\d+\.\d{3} ms  x1  aten::convolution_backward  \[64, 64, 11, 11\]", out, re.M)

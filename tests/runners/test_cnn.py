@@ -148,3 +148,21 @@ def test_claim_statement_is_verbatim_from_the_article() -> None:
     if not seeds:
         pytest.skip("article seed not available")
     assert cnn.COMPILE_FIT in seeds[0].read_text(encoding="utf-8")
+
+
+def test_bf16_option_trains_close_to_float32_and_says_so_on_the_page(runs, tmp_path: Path) -> None:
+    """The opt-in precision: another arithmetic (not bit-identical), the same model and about the same fit."""
+    float32 = runs[0][0][0]
+    config = cnn.Config(profile="quick", quick_train=256, test_limit=256, quick_epochs=1, download=False, precision="bf16")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
+        bf16 = cnn.run(config, RunContext(out_dir=tmp_path, device="cpu", device_name="cpu", seed=0))
+    assert bf16.texts["precision"].startswith("bf16 自动混合精度") and float32.texts["precision"] == "float32（不降精度）"
+    assert bf16.tables["epochs"].rows != float32.tables["epochs"].rows
+    assert bf16.metrics["train_loss"] == pytest.approx(float32.metrics["train_loss"], rel=0.05)
+    assert abs(bf16.metrics["test_accuracy"] - float32.metrics["test_accuracy"]) <= 0.05
+
+
+def test_an_unknown_precision_fails_before_training() -> None:
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        cnn.run(cnn.Config(precision="fp16"), RunContext(out_dir=Path("."), device="cpu", device_name="cpu", seed=0))

@@ -193,3 +193,27 @@ def test_graphed_step_warms_up_captures_once_replays_full_batches_and_runs_the_t
         assert graphed.replays == 3 and graphed.status.startswith("已用")
         assert fake.events == [("side stream",), ("eager", [0, 1]), ("side stream",), ("eager", [2, 3]), ("capture",),
                                ("replay", [4, 5]), ("replay", [6, 7]), ("replay", [8, 9]), ("eager", [10])]
+
+
+def test_float32_precision_changes_nothing_and_unknown_precisions_are_refused() -> None:
+    conv = nn.Conv2d(1, 2, 3)
+    x = torch.rand(2, 1, 5, 5)
+    with training.autocast("cpu", "float32"):
+        assert conv(x).dtype == torch.float32
+    assert training.precision_note("cpu") == training.precision_note("cpu", "float32") == "float32（不降精度）"
+    for bad in ("fp16", "bfloat16", ""):
+        with pytest.raises(ValueError, match="not one of float32, bf16"):
+            training.autocast("cpu", bad)
+
+
+def test_bf16_precision_computes_layers_in_bfloat16_and_keeps_float32_weights() -> None:
+    conv = nn.Conv2d(1, 2, 3)
+    x = torch.rand(2, 1, 5, 5)
+    with training.autocast("cpu", "bf16"):
+        out = conv(x)
+    assert out.dtype == torch.bfloat16 and conv.weight.dtype == torch.float32
+    out.float().sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
+    note = training.precision_note("cpu", "bf16")
+    assert note.startswith("bf16 自动混合精度") and "不逐位相同" in note
+    assert training.native_bf16("cpu") in (True, False, None)
