@@ -54,6 +54,7 @@ ABLATIONS = {  # variant name -> flags of our loop
     "ours, glibc malloc defaults": ["--no-allocator"],
     "ours, torch's default Adam": ["--no-fused-adam"],
     "ours, ReLU before pooling": ["--relu-first"],
+    "ours, conv1 and pool unfused": ["--no-fused-conv-pool"],
 }
 BF16 = "ours, bf16 autocast (opt-in)"  # runners' precision="bf16": not the article's float32 arithmetic
 
@@ -96,7 +97,9 @@ def loop_matmul(args: argparse.Namespace) -> dict[str, Any]:
     return {"gflops": 2 * n**3 / best / 1e9, "n": n, "dtype": args.matmul_dtype}
 
 
-def flops_per_sample(batch_size: int) -> float:
+def layer_flops(batch_size: int) -> dict[str, float]:
+    """FLOPs of one training batch (forward + backward) per layer of the model, by torch.utils.flop_counter
+    (on the modules: the counter does not see inside the fused conv1 → pool kernel, which does the same work)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -105,7 +108,12 @@ def flops_per_sample(batch_size: int) -> float:
     model, x = Net(), torch.zeros(batch_size, 1, 28, 28)
     with FlopCounterMode(display=False) as counter:
         torch.nn.functional.cross_entropy(model(x), torch.zeros(batch_size, dtype=torch.long)).backward()
-    return counter.get_total_flops() / batch_size
+    return {name.split(".")[1]: float(sum(ops.values())) for name, ops in counter.get_flop_counts().items()
+            if name.count(".") == 1}  # Net.conv1 …: the model's own layers
+
+
+def flops_per_sample(batch_size: int) -> float:
+    return sum(layer_flops(batch_size).values()) / batch_size
 
 
 def article_order_net() -> type:
@@ -128,7 +136,7 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
     """runners/cnn.py's model, optimizer, resident data and step, with the optimisations the flags leave on."""
     import torch
 
-    from runners import training
+    from runners import conv_pool, training
     from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model
 
     allocator = "off" if args.no_allocator else training.tune_allocator()
@@ -136,7 +144,8 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
     device, channels_last = args.device, args.device == "cpu" and not args.no_channels_last
     images, labels, test_images, test_labels = _data(args)
     torch.manual_seed(args.seed)
-    model = prepare_model(model_class(), device, channels_last)
+    fuse = not (args.no_fused_conv_pool or args.relu_first)  # the kernel is conv → pool; ReLU-first has no such pair
+    model = prepare_model(model_class(), device, channels_last, fuse)
     graphs = device == "cuda"
     if args.no_fused_adam:
         optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS, capturable=graphs)
@@ -150,7 +159,8 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
     transfer_s = time.perf_counter() - started
     stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs, args.precision)
     return {"model": model, "optimizer": optimizer, "x": x, "y": y, "stepper": stepper, "transfer_s": transfer_s,
-            "allocator": allocator, "channels_last": channels_last, "test": (test_images, test_labels)}
+            "allocator": allocator, "channels_last": channels_last, "test": (test_images, test_labels),
+            "conv_pool": conv_pool.status(device, fuse, args.precision)}
 
 
 def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,25 +182,22 @@ def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
     loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(test_labels, args.device))
     return {"train_s": train_s, "transfer_s": loop["transfer_s"], "accuracy": accuracy, "loss": loss, "images": len(y),
             "allocator": loop["allocator"], "channels_last": loop["channels_last"],
-            "optimizer": training.describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision}
+            "optimizer": training.describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision,
+            "conv_pool": loop["conv_pool"]}
 
 
 def profile_step(args: argparse.Namespace, steps: int = 50, warmup: int = 30) -> None:
     """Where one step of our loop spends its time: FLOPs per layer, then torch.profiler's costliest ops."""
     import torch
     from torch.profiler import ProfilerActivity, profile
-    from torch.utils.flop_counter import FlopCounterMode
 
     loop = _our_loop(args)
     stepper, n = loop["stepper"], len(loop["y"])
     generator = torch.Generator().manual_seed(args.seed)
     batches = [torch.randperm(n, generator=generator)[: args.batch_size].to(args.device) for _ in range(warmup + steps)]
-    with FlopCounterMode(display=False) as counter:
-        stepper(batches[0])
     print(f"FLOPs of one step (batch {args.batch_size}) by layer, forward + backward:")
-    for name, ops in counter.get_flop_counts().items():
-        if name.count(".") == 1:  # Net.conv1 …: the model's own layers
-            print(f"  {name.split('.')[1]:8} {sum(ops.values()) / 1e6:9.1f} MFLOP")
+    for name, flops in layer_flops(args.batch_size).items():
+        print(f"  {name:8} {flops / 1e6:9.1f} MFLOP")
     for idx in batches[:warmup]:
         stepper(idx)
     _sync(args.device)
@@ -348,7 +355,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
               f"{bf16 / median['plain DataLoader']:.2f}x; at {bf16 * flops / 1e9 / r16:.0%} of the bfloat16 rate "
               f"({bf16 * flops / 1e9 / r:.0%} of R)")
     print(f"our loop used: {ours['optimizer']}; allocator: {ours['allocator']}; channels_last {ours['channels_last']}; "
-          f"CUDA graph: {ours['cuda_graph']}; data to device {ours['transfer_s']:.3f} s")
+          f"CUDA graph: {ours['cuda_graph']}; conv1 + pool: {ours['conv_pool']}; data to device {ours['transfer_s']:.3f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-step", action="store_true", help="only profile one step of our loop, per op")
     parser.add_argument("--with-compile", action="store_true", help="also run our loop through torch.compile (slow)")
     parser.add_argument("--bf16", action="store_true", help="also run our loop with the runner's opt-in precision='bf16'")
-    for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile"):
+    for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile", "--no-fused-conv-pool"):
         parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--matmul-dtype", default="float32", help=argparse.SUPPRESS)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from runners import conv_pool
 from runners.training import GraphedStep, LossWatch, Progress, adam, autocast, batch_indices
 
 
@@ -25,7 +26,13 @@ class Net(nn.Module):
     position (the window's first maximum when it is positive, nowhere otherwise). Results and
     gradients are bit-identical to the article's order (tests/runners/test_cnn.py checks it),
     and the ReLU touches 4× fewer values.
+
+    With `fuse_first_block` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 as one
+    C kernel (runners/conv_pool.py: same arithmetic up to float32 rounding). Evaluation and
+    tracing always go through the modules.
     """
+
+    fuse_first_block = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,7 +50,10 @@ class Net(nn.Module):
         self.fc2 = nn.Linear(64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu1(self.pool1(self.conv1(x)))
+        if self.fuse_first_block and self.training:
+            x = self.relu1(conv_pool.conv_pool(x, self.conv1, self.pool1))
+        else:
+            x = self.relu1(self.pool1(self.conv1(x)))
         x = self.relu2(self.pool2(self.conv2(x)))
         x = self.relu3(self.conv3(x))
         # Keras flattens NHWC (h, w, c order); ours flattens c, h, w. Same layer up to a fixed
@@ -139,10 +149,14 @@ def graphed_step(
     return GraphedStep(train_step(model, optimizer, x, y, precision), batch_size, str(x.device), enabled)
 
 
-def prepare_model(model: nn.Module, device: str, channels_last: bool) -> nn.Module:
+def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_first_block: bool = False) -> nn.Module:
+    """The model on `device`; NHWC with `channels_last`; with `fuse_first_block`, training on a CPU
+    runs conv1 → pool1 as one kernel when it compiles here (conv_pool.status says whether)."""
     model.to(device)
     if channels_last:
         # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster
         # than in NCHW for this model (profiled; about 1.3x per training step overall)
         model.to(memory_format=torch.channels_last)
+    if fuse_first_block and device.split(":")[0] == "cpu" and isinstance(model, Net):
+        model.fuse_first_block = conv_pool.fits(model.conv1, model.pool1) and conv_pool.load()[0] is not None
     return model

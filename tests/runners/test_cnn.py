@@ -123,6 +123,10 @@ def test_quick_run_end_to_end(runs) -> None:
     assert [n["label"] for n in result.graphs["model"].nodes][1] == "conv1: Conv2d"
     for word in ("channels_last", "CrossEntropyLoss", "sparse_categorical_crossentropy", "glorot_uniform", "1e-07", "10 轮"):
         assert word in result.texts["port_notes"]
+    # the fused first block, when this machine compiled it, is named on the page with what it changes
+    fused = result.texts["conv_pool"].startswith("已用")
+    assert ("C 内核" in result.texts["port_notes"]) is fused
+    assert fused or result.texts["conv_pool"].startswith("未用（")
 
 
 def test_two_runs_with_the_same_seed_are_identical(runs) -> None:
