@@ -50,7 +50,7 @@ class Config:
     seed: int = 0
     channels_last: bool = True  # NHWC on CPU: ~1.3x faster steps here (benchmarks/cnn_throughput.py)
     cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
-    fused_conv_pool: bool = True  # on a CPU, train conv1 → pool1 as one C kernel (runners/conv_pool.py)
+    fused_conv_pool: bool = True  # on a CPU, train conv1 → pool1 → relu1 as one C kernel (runners/conv_pool.py)
     # "bf16": forward pass under bfloat16 autocast, ~1.4x faster steps on a CPU with native bf16
     # (benchmarks/cnn_throughput.py --bf16) but not the article's float32 arithmetic: opt-in
     precision: str = "float32"
@@ -101,7 +101,7 @@ def _port_notes(config: Config, channels_last: bool, fused: bool) -> str:
     return (
         "数据布局：Keras 默认通道在后（28×28×1），PyTorch 的 Conv2d 按通道在前（1×28×28）定义，输入改为 N×1×28×28"
         + ("；在 CPU 上张量和权重再按 channels_last（NHWC）存放，只改内存排列、不改数学。" if channels_last else "。")
-        + ("训练时第一个卷积与其后的池化合并为一个 C 内核（runners/conv_pool.py）：省去 26×26×32 的中间结果，"
+        + ("训练时第一个卷积、其后的池化与 ReLU 合并为一个 C 内核（runners/conv_pool.py）：省去 26×26×32 的中间结果，"
            "数学相同，只在 float32 舍入上与 PyTorch 的算子不同；评估与结构图仍走原来的层。" if fused else "")
         + "ReLU 与 2×2 最大池化的次序：这里先池化再 ReLU。两者可交换（ReLU 单调，max(relu(a), relu(b)) = relu(max(a, b))，"
         "梯度也落在同一位置），输出与梯度和文中的次序逐位相同（测试核对），ReLU 只需处理四分之一的数，所以上面的结构图里池化在 ReLU 之前。"

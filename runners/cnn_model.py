@@ -27,8 +27,8 @@ class Net(nn.Module):
     gradients are bit-identical to the article's order (tests/runners/test_cnn.py checks it),
     and the ReLU touches 4× fewer values.
 
-    With `fuse_first_block` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 as one
-    C kernel (runners/conv_pool.py: same arithmetic up to float32 rounding). Evaluation and
+    With `fuse_first_block` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 → relu1
+    as one C kernel (runners/conv_pool.py: same arithmetic up to float32 rounding). Evaluation and
     tracing always go through the modules.
     """
 
@@ -51,7 +51,7 @@ class Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fuse_first_block and self.training:
-            x = self.relu1(conv_pool.conv_pool(x, self.conv1, self.pool1))
+            x = conv_pool.conv_pool_relu(x, self.conv1, self.pool1, self.relu1)
         else:
             x = self.relu1(self.pool1(self.conv1(x)))
         x = self.relu2(self.pool2(self.conv2(x)))
@@ -151,7 +151,7 @@ def graphed_step(
 
 def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_first_block: bool = False) -> nn.Module:
     """The model on `device`; NHWC with `channels_last`; with `fuse_first_block`, training on a CPU
-    runs conv1 → pool1 as one kernel when it compiles here (conv_pool.status says whether)."""
+    runs conv1 → pool1 → relu1 as one kernel when it compiles here (conv_pool.status says whether)."""
     model.to(device)
     if channels_last:
         # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster

@@ -43,7 +43,7 @@ class TrainConfig:
     download: bool = True
     seed: int = 0
     channels_last: bool = True
-    fused_conv_pool: bool = True  # on a CPU, conv1 → pool1 as one C kernel, as the cnn runner's option
+    fused_conv_pool: bool = True  # on a CPU, conv1 → pool1 → relu1 as one C kernel, as the cnn runner's option
     precision: str = "float32"  # "bf16": bfloat16 autocast, as the cnn runner's option
 
 

@@ -1,14 +1,16 @@
-"""The CNN's first block, conv1 (1 → 32 channels, 3×3) then 2×2 max pooling, as one C kernel for CPU training.
+"""The CNN's first block, conv1 (1 → 32 channels, 3×3), 2×2 max pooling, ReLU, as one C kernel for CPU training.
 
 Unfused, this block is the costliest part of a CPU step after conv2 for 5 % of its FLOPs: the
 convolution writes a 26×26×32 map (5.5 MB a batch) only for pooling to keep a quarter of it,
 and backward zero-fills a gradient of the same size and scatters into it before the weight
 gradient reads it back. The fused kernel keeps the four outputs of each pooling window in
 registers, writes the pooled map and the window position of each maximum (one byte), and in
-backward computes the weight and bias gradients straight from the pooled gradient.
+backward computes the weight and bias gradients straight from the pooled gradient. The ReLU
+comes with it for free: a window whose maximum is not positive gets no gradient (position 4).
 
 Same arithmetic as torch up to rounding: float32 sums in a fixed order, the window's first
-maximum in row-major order (NaN wins), as `max_pool2d` picks it. The weight gradient is summed
+maximum in row-major order (NaN wins), as `max_pool2d` picks it; ReLU keeps NaN and passes no
+gradient at 0, as torch's does. The weight gradient is summed
 per chunk of images, one chunk per thread, and the chunks are added in order: deterministic for
 a given thread count. The input must not need a gradient (it is the data). The kernel is compiled
 with the C compiler (`$CC`, else `cc`) on first use and cached under `$LIVING_KERNEL_DIR` (else
@@ -49,7 +51,8 @@ static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v;
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
-/* x: n×h×w images; wt: 9×C weights (tap-major); out: n×ph×pw×C pooled; arg: window position 0..3 of each max */
+/* x: n×h×w images; wt: 9×C weights (tap-major); out: n×ph×pw×C pooled and ReLU'd;
+   arg: window position 0..3 of each maximum, 4 where the ReLU passes no gradient (max <= 0 or NaN) */
 void conv_pool_forward(const float *x, const float *wt, const float *bias, float *out, uint8_t *arg,
                        int64_t n, int64_t h, int64_t w, int threads) {
     const int64_t ph = (h - 2) / 2, pw = (w - 2) / 2;
@@ -80,7 +83,9 @@ void conv_pool_forward(const float *x, const float *wt, const float *bias, float
                         best = pick(take, y, best);
                         where = (where & ~take) | (take & q);
                     }
-                    store(o + 16 * u, best);
+                    const vi positive = best > 0, nan = best != best;
+                    store(o + 16 * u, pick(positive | nan, best, (vf){0}));
+                    where = (where & positive) | (~positive & 4);
                     const vb packed = __builtin_convertvector(where, vb);
                     memcpy(a + 16 * u, &packed, sizeof packed);
                 }
@@ -107,10 +112,10 @@ void conv_pool_backward(const float *x, const float *grad, const uint8_t *arg, f
                         for (int s = 0; s < 4; s++) win[r][s] = img[(2 * i + r) * w + 2 * j + s];
                     const int64_t at = ((b * ph + i) * pw + j) * C;
                     for (int u = 0; u < V; u++) {
-                        const vf g = load(grad + at + 16 * u);
                         vb packed;
                         memcpy(&packed, arg + at + 16 * u, sizeof packed);
                         const vi q = __builtin_convertvector(packed, vi);
+                        const vf g = pick(q != 4, load(grad + at + 16 * u), (vf){0});
                         const vi is1 = q == 1, is2 = q == 2, is3 = q == 3;
                         gb[u] += g;
                         for (int k = 0; k < K; k++) {
@@ -191,7 +196,7 @@ def load() -> tuple[Any, str]:
         lib.conv_pool_backward.argtypes = [_POINTER] * 5 + [_INT] * 3 + [ctypes.c_int, _POINTER]
         threads = "OpenMP 多线程" if "-fopenmp" in flags else "单线程（编译器不支持 OpenMP）"
         name = version.splitlines()[0] if version else Path(compiler).name
-        return lib, f"已用：conv1 与 2×2 池化融合为一个 C 内核（{name}，{' '.join(flags)}，{threads}）"
+        return lib, f"已用：conv1、2×2 池化与 ReLU 融合为一个 C 内核（{name}，{' '.join(flags)}，{threads}）"
     return None, "未用（编译失败：" + errors[0] + "）"
 
 
@@ -200,7 +205,7 @@ def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
 
 
 class ConvPoolFunction(torch.autograd.Function):
-    """max_pool2d(conv2d(x, weight, bias), 2) for x of shape N×1×H×W; no gradient for x."""
+    """relu(max_pool2d(conv2d(x, weight, bias), 2)) for x of shape N×1×H×W; no gradient for x."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -252,11 +257,11 @@ def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.dim() == 4 and min(x.shape[2:]) >= 4 and not _cpu_autocast())
 
 
-def conv_pool(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d) -> torch.Tensor:
-    """pool(conv(x)), through the fused kernel when it is loaded and applies, else through the modules."""
+def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d, relu: nn.ReLU) -> torch.Tensor:
+    """relu(pool(conv(x))), through the fused kernel when it is loaded and applies, else through the modules."""
     if load()[0] is not None and applies(x, conv.weight):
         return ConvPoolFunction.apply(x, conv.weight, conv.bias)
-    return pool(conv(x))
+    return relu(pool(conv(x)))
 
 
 def status(device: str, enabled: bool = True, precision: str = "float32") -> str:

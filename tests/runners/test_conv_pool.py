@@ -1,4 +1,4 @@
-"""The fused conv1 → max-pool kernel against torch's modules: values, gradients, ties, NaN, fallback."""
+"""The fused conv1 → max-pool → ReLU kernel against torch's modules: values, gradients, ties, NaN, fallback."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def mnist_like(n: int, size: int = 28) -> torch.Tensor:
 def both(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d, grad: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
     """(output, weight grad, bias grad) through the modules, then through the kernel."""
     results = []
-    for run in (lambda: pool(conv(x)), lambda: conv_pool.ConvPoolFunction.apply(x, conv.weight, conv.bias)):
+    for run in (lambda: F.relu(pool(conv(x))), lambda: conv_pool.ConvPoolFunction.apply(x, conv.weight, conv.bias)):
         conv.zero_grad()
         out = run()
         out.backward(grad)
@@ -60,7 +60,8 @@ def test_kernel_matches_conv_then_pool_with_tied_windows(kernel: object, size: i
     (ref, ref_w, ref_b), (out, w, b) = both(x, conv, pool, grad)
     assert out.shape == ref.shape and out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
-    # ties resolved as torch does (the first maximum), or the gradient would go elsewhere; the rest is
+    # ties resolved as torch does (the first maximum), or the gradient would go elsewhere; background
+    # windows (max = bias) pass a gradient only where the bias is positive, as the ReLU does; the rest is
     # the rounding of float32 sums over 16 × 169 windows taken in another order
     close_grads(w, ref_w)
     close_grads(b, ref_b)
@@ -75,9 +76,21 @@ def test_nan_wins_its_window_as_in_torch(kernel: object) -> None:
     x = mnist_like(2)
     x[0, 0, 10, 10] = float("nan")
     with torch.no_grad():
-        ref, out = pool(conv(x)), conv_pool.ConvPoolFunction.apply(x, conv.weight, conv.bias)
+        ref, out = F.relu(pool(conv(x))), conv_pool.ConvPoolFunction.apply(x, conv.weight, conv.bias)
     assert torch.equal(ref.isnan(), out.isnan()) and out.isnan().any()
     torch.testing.assert_close(out.nan_to_num(), ref.nan_to_num(), rtol=0, atol=1e-6)
+
+
+def test_relu_blocks_the_gradient_of_windows_whose_maximum_is_not_positive(kernel: object) -> None:
+    conv, _ = block()
+    with torch.no_grad():
+        conv.bias.copy_(torch.linspace(-1, 1, 32))  # channels 0-15 negative, 16-31 positive
+    x = torch.zeros(4, 1, 28, 28)  # every window is a tie at the bias
+    out = conv_pool.ConvPoolFunction.apply(x, conv.weight, conv.bias)
+    assert torch.equal(out[:, :16], torch.zeros(4, 16, 13, 13)) and (out[:, 16:] > 0).all()
+    out.sum().backward()
+    assert torch.equal(conv.bias.grad[:16], torch.zeros(16)) and torch.equal(conv.bias.grad[16:], torch.full((16,), 4 * 169.0))
+    assert torch.equal(conv.weight.grad, torch.zeros(32, 1, 3, 3))  # zero input: no weight gradient anywhere
 
 
 def test_gradients_are_deterministic_for_a_thread_count(kernel: object) -> None:
