@@ -50,7 +50,7 @@ MARK = "RESULT "
 LR, EPS = 1e-3, 1e-7  # the runner's defaults (Keras Adam)
 TRAINING_RUNNERS = ("cnn", "lstm", "gan", "cnn_onnx", "cnn_compress", "cnn_ddp")  # the registry's profiles=True runners
 ABLATIONS = {  # variant name -> flags of our loop
-    "ours, NCHW (no channels_last)": ["--no-channels-last"],
+    "ours, unfused and NCHW": ["--no-fused-conv-pool", "--no-channels-last"],
     "ours, glibc malloc defaults": ["--no-allocator"],
     "ours, torch's default Adam": ["--no-fused-adam"],
     "ours, ReLU before pooling": ["--relu-first"],

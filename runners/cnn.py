@@ -102,7 +102,8 @@ def _port_notes(config: Config, channels_last: bool, fused: bool) -> str:
         "数据布局：Keras 默认通道在后（28×28×1），PyTorch 的 Conv2d 按通道在前（1×28×28）定义，输入改为 N×1×28×28"
         + ("；在 CPU 上张量和权重再按 channels_last（NHWC）存放，只改内存排列、不改数学。" if channels_last else "。")
         + ("训练时第一个卷积、其后的池化与 ReLU 合并为一个 C 内核（runners/conv_pool.py）：省去 26×26×32 的中间结果，"
-           "数学相同，只在 float32 舍入上与 PyTorch 的算子不同；评估与结构图仍走原来的层。" if fused else "")
+           "数学相同，只在 float32 舍入上与 PyTorch 的算子不同；评估与结构图仍走原来的层。"
+           "内核输出已是 NHWC，其后各层照样按 NHWC 计算，权重则保持原排列（实测更快）。" if fused else "")
         + "ReLU 与 2×2 最大池化的次序：这里先池化再 ReLU。两者可交换（ReLU 单调，max(relu(a), relu(b)) = relu(max(a, b))，"
         "梯度也落在同一位置），输出与梯度和文中的次序逐位相同（测试核对），ReLU 只需处理四分之一的数，所以上面的结构图里池化在 ReLU 之前。"
         "Flatten：Keras 按 高×宽×通道 展平，这里按 通道×高×宽，相当于 Dense(64) 的输入做了一个固定置换，不影响训练。"

@@ -150,13 +150,19 @@ def graphed_step(
 
 
 def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_first_block: bool = False) -> nn.Module:
-    """The model on `device`; NHWC with `channels_last`; with `fuse_first_block`, training on a CPU
-    runs conv1 → pool1 → relu1 as one kernel when it compiles here (conv_pool.status says whether)."""
+    """The model on `device`; NHWC activations with `channels_last`; with `fuse_first_block`, training
+    on a CPU runs conv1 → pool1 → relu1 as one kernel when it compiles here (conv_pool.status says whether)."""
     model.to(device)
-    if channels_last:
-        # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster
-        # than in NCHW for this model (profiled; about 1.3x per training step overall)
-        model.to(memory_format=torch.channels_last)
     if fuse_first_block and device.split(":")[0] == "cpu" and isinstance(model, Net):
         model.fuse_first_block = conv_pool.fits(model.conv1, model.pool1) and conv_pool.load()[0] is not None
+    if channels_last and not model_is_fused(model):
+        # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster
+        # than in NCHW for this model (profiled; about 1.3x per training step overall). The fused
+        # kernel's output is NHWC already, so the layers after it run NHWC anyway; converting the
+        # weights as well was slower there (benchmarks/cnn_throughput.py, "NCHW" row).
+        model.to(memory_format=torch.channels_last)
     return model
+
+
+def model_is_fused(model: nn.Module) -> bool:
+    return bool(getattr(model, "fuse_first_block", False))
