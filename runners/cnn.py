@@ -182,7 +182,8 @@ def run(config: Config, ctx: RunContext) -> Result:
     yt = training.to_device_labels(data.test.labels, ctx.device)
 
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
-    model = prepare_model(Net(), ctx.device, channels_last, config.fused_conv_pool)
+    # under bf16 autocast the kernel does not apply (float32 only): the modules run, in channels_last
+    model = prepare_model(Net(), ctx.device, channels_last, config.fused_conv_pool and config.precision == "float32")
     use_graphs = config.cuda_graphs and ctx.device == "cuda"
     optimizer = make_optimizer(model, config.lr, config.eps, capturable=use_graphs)
     stepper = graphed_step(model, optimizer, x, y, config.batch_size, use_graphs, config.precision)

@@ -89,7 +89,8 @@ def load(config: TrainConfig, device: str) -> Data:
 
 def new_model(config: TrainConfig, device: str, channels_last: bool) -> torch.nn.Module:
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
-    return prepare_model(Net(), device, channels_last, config.fused_conv_pool)
+    fuse = config.fused_conv_pool and config.precision == "float32"  # the kernel is float32 only, as in runners/cnn.py
+    return prepare_model(Net(), device, channels_last, fuse)
 
 
 def train(config: TrainConfig, device: str, data: Data) -> Trained:

@@ -177,3 +177,16 @@ def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch,
         conv_pool.load.cache_clear()
     assert lib is None and why == "未用（编译失败：fatal: cannot compile）"
     assert not list((tmp_path / "kernels").glob("*.so"))
+
+
+def test_layout_follows_the_path_training_takes(kernel: object) -> None:
+    """Fused: the kernel's NHWC output sets the layout, weights stay as they are. bf16 (the kernel is
+    float32 only) and unfused runs: the modules run, with channels_last weights."""
+    from runners.cnn_trained import TrainConfig, new_model
+
+    fused = new_model(TrainConfig(), "cpu", True)
+    assert fused.fuse_first_block and fused.conv2.weight.is_contiguous()
+    for config in (TrainConfig(precision="bf16"), TrainConfig(fused_conv_pool=False)):
+        model = new_model(config, "cpu", True)
+        assert not model.fuse_first_block
+        assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last) and not model.conv2.weight.is_contiguous()
