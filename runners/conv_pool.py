@@ -191,13 +191,17 @@ def load() -> tuple[Any, str]:
         if error:
             errors.append(error)
             continue
-        lib = ctypes.CDLL(str(target))
+        try:
+            lib = ctypes.CDLL(str(target))
+        except OSError as exc:  # e.g. an OpenMP runtime this process cannot load
+            errors.append(" ".join(str(exc).split())[:200])
+            continue
         lib.conv_pool_forward.argtypes = [_POINTER] * 5 + [_INT] * 3 + [ctypes.c_int]
         lib.conv_pool_backward.argtypes = [_POINTER] * 5 + [_INT] * 3 + [ctypes.c_int, _POINTER]
         threads = "OpenMP 多线程" if "-fopenmp" in flags else "单线程（编译器不支持 OpenMP）"
         name = version.splitlines()[0] if version else Path(compiler).name
         return lib, f"已用：conv1、2×2 池化与 ReLU 融合为一个 C 内核（{name}，{' '.join(flags)}，{threads}）"
-    return None, "未用（编译失败：" + errors[0] + "）"
+    return None, "未用（编译或加载失败：" + errors[0] + "）"
 
 
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:

@@ -175,7 +175,7 @@ def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch,
         lib, why = conv_pool.load()
     finally:
         conv_pool.load.cache_clear()
-    assert lib is None and why == "未用（编译失败：fatal: cannot compile）"
+    assert lib is None and why == "未用（编译或加载失败：fatal: cannot compile）"
     assert not list((tmp_path / "kernels").glob("*.so"))
 
 
@@ -190,3 +190,17 @@ def test_layout_follows_the_path_training_takes(kernel: object) -> None:
         model = new_model(config, "cpu", True)
         assert not model.fuse_first_block
         assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last) and not model.conv2.weight.is_contiguous()
+
+
+def test_a_library_that_does_not_load_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "cc"  # "compiles" by writing a file that is no shared library
+    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && exit 0\nfor a; do out=$a; done\necho junk > "$out"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
+    conv_pool.load.cache_clear()
+    try:
+        lib, why = conv_pool.load()
+    finally:
+        conv_pool.load.cache_clear()
+    assert lib is None and why.startswith("未用（编译或加载失败：") and "kernels/conv_pool-" in why
