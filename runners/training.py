@@ -128,8 +128,8 @@ def native_bf16(device: str) -> bool | None:
             return bool(torch.cuda.is_bf16_supported())
         if kind == "cpu":
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        pass
+    except (AttributeError, RuntimeError):  # this torch cannot tell
+        return None
     return None
 
 

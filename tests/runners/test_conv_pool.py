@@ -164,17 +164,22 @@ def test_without_a_compiler_training_falls_back_and_the_page_says_why(monkeypatc
     assert conv_pool.status("cpu", precision="bf16").startswith("未用（精度 bf16")
 
 
-def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def load_with_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> tuple[object, str]:
+    """conv_pool.load() with `script` as the C compiler and a fresh kernel directory."""
     fake = tmp_path / "cc"
-    fake.write_text("#!/bin/sh\necho 'fatal: cannot compile' >&2\nexit 1\n")
+    fake.write_text(script)
     fake.chmod(0o755)
     monkeypatch.setenv("CC", str(fake))
     monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
     conv_pool.load.cache_clear()
     try:
-        lib, why = conv_pool.load()
+        return conv_pool.load()
     finally:
         conv_pool.load.cache_clear()
+
+
+def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lib, why = load_with_compiler(monkeypatch, tmp_path, "#!/bin/sh\necho 'fatal: cannot compile' >&2\nexit 1\n")
     assert lib is None and why == "未用（编译或加载失败：fatal: cannot compile）"
     assert not list((tmp_path / "kernels").glob("*.so"))
 
@@ -193,14 +198,7 @@ def test_layout_follows_the_path_training_takes(kernel: object) -> None:
 
 
 def test_a_library_that_does_not_load_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    fake = tmp_path / "cc"  # "compiles" by writing a file that is no shared library
-    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && exit 0\nfor a; do out=$a; done\necho junk > "$out"\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("CC", str(fake))
-    monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
-    conv_pool.load.cache_clear()
-    try:
-        lib, why = conv_pool.load()
-    finally:
-        conv_pool.load.cache_clear()
+    # "compiles" by writing a file that is no shared library
+    script = '#!/bin/sh\n[ "$1" = --version ] && exit 0\nfor a; do out=$a; done\necho junk > "$out"\n'
+    lib, why = load_with_compiler(monkeypatch, tmp_path, script)
     assert lib is None and why.startswith("未用（编译或加载失败：") and "kernels/conv_pool-" in why
