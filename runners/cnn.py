@@ -15,10 +15,19 @@ import matplotlib
 import numpy as np
 import torch
 
-from runners import conv_pool, training
+from runners import training
 from runners.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
-from runners.cnn_model import Net, graphed_step, make_optimizer, param_count, prepare_model, train_epoch
+from runners.cnn_model import (
+    Net,
+    graphed_step,
+    kernel_status,
+    make_optimizer,
+    model_is_fused,
+    param_count,
+    prepare_model,
+    train_epoch,
+)
 from runners.context import RunContext
 from runners.mnist import load_mnist
 
@@ -50,7 +59,8 @@ class Config:
     seed: int = 0
     channels_last: bool = True  # NHWC on CPU: ~1.3x faster steps here (benchmarks/cnn_throughput.py)
     cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
-    fused_conv_pool: bool = True  # on a CPU, train conv1 → pool1 → relu1 as one C kernel (runners/conv_pool.py)
+    # on a CPU, train each conv → pool → ReLU block as one C kernel (runners/conv_pool.py, runners/winograd_pool.py)
+    fused_conv_pool: bool = True
     # "bf16": forward pass under bfloat16 autocast, ~1.4x faster steps on a CPU with native bf16
     # (benchmarks/cnn_throughput.py --bf16) but not the article's float32 arithmetic: opt-in
     precision: str = "float32"
@@ -101,9 +111,12 @@ def _port_notes(config: Config, channels_last: bool, fused: bool) -> str:
     return (
         "数据布局：Keras 默认通道在后（28×28×1），PyTorch 的 Conv2d 按通道在前（1×28×28）定义，输入改为 N×1×28×28"
         + ("；在 CPU 上张量和权重再按 channels_last（NHWC）存放，只改内存排列、不改数学。" if channels_last else "。")
-        + ("训练时第一个卷积、其后的池化与 ReLU 合并为一个 C 内核（runners/conv_pool.py）：省去 26×26×32 的中间结果，"
-           "数学相同，只在 float32 舍入上与 PyTorch 的算子不同；评估与结构图仍走原来的层。"
-           "内核输出已是 NHWC，其后各层照样按 NHWC 计算，权重则保持原排列（实测更快）。" if fused else "")
+        + ("训练时两个“卷积 → 池化 → ReLU”块各合并为一个 C 内核：第一块直接卷积（runners/conv_pool.py），省去 26×26×32 的中间结果；"
+           "第二块用 Winograd F(2×2, 3×3) 算卷积（runners/winograd_pool.py），每个 2×2 输出块正好是一个池化窗口，"
+           "乘加运算约为直接卷积的 37 %，11×11×64 的中间结果也不落地。函数相同，只在 float32 舍入上与 PyTorch 的算子不同"
+           "（舍入不同可让数学上相等的两个窗口值换一个取最大，梯度随之落在另一位置，同为合法的次梯度）；"
+           "评估与结构图仍走原来的层。内核输出已是 NHWC，其后各层照样按 NHWC 计算，权重则保持原排列（实测更快）。"
+           if fused else "")
         + "ReLU 与 2×2 最大池化的次序：这里先池化再 ReLU。两者可交换（ReLU 单调，max(relu(a), relu(b)) = relu(max(a, b))，"
         "梯度也落在同一位置），输出与梯度和文中的次序逐位相同（测试核对），ReLU 只需处理四分之一的数，所以上面的结构图里池化在 ReLU 之前。"
         "Flatten：Keras 按 高×宽×通道 展平，这里按 通道×高×宽，相当于 Dense(64) 的输入做了一个固定置换，不影响训练。"
@@ -215,7 +228,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("channels_last", channels_last)
     result.metric("optimizer", training.describe_optimizer(optimizer))
     result.text("cuda_graph", stepper.status)
-    result.text("conv_pool", conv_pool.status(ctx.device, config.fused_conv_pool, config.precision))
+    result.text("conv_pool", kernel_status(ctx.device, config.fused_conv_pool, config.precision))
     result.text("precision", training.precision_note(ctx.device, config.precision))
     result.table("epochs", ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"], rows,
                  caption="训练损失与准确率是该轮各批次的平均（训练中的模型，与 Keras fit 打印的一致）；测试列在每轮结束时以评估模式计算。")
@@ -238,5 +251,5 @@ def run(config: Config, ctx: RunContext) -> Result:
         model.eval()
         head = model(x[: config.batch_size]).float().cpu()
     _loss_claim(result, data.train.labels[: config.batch_size], head)
-    result.text("port_notes", _port_notes(config, channels_last, model.fuse_first_block))
+    result.text("port_notes", _port_notes(config, channels_last, model_is_fused(model)))
     return result

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from runners import conv_pool
+from runners import conv_pool, winograd_pool
 from runners.training import GraphedStep, LossWatch, Progress, adam, autocast, batch_indices
 
 
@@ -27,12 +27,12 @@ class Net(nn.Module):
     gradients are bit-identical to the article's order (tests/runners/test_cnn.py checks it),
     and the ReLU touches 4× fewer values.
 
-    With `fuse_first_block` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 → relu1
-    as one C kernel (runners/conv_pool.py: same arithmetic up to float32 rounding). Evaluation and
-    tracing always go through the modules.
+    With `fused_blocks` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 → relu1
+    and conv2 → pool2 → relu2 each as one C kernel (runners/conv_pool.py, runners/winograd_pool.py:
+    the same function up to float32 rounding). Evaluation and tracing always go through the modules.
     """
 
-    fuse_first_block = False
+    fused_blocks = (False, False)  # (first block, second block)
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,11 +50,15 @@ class Net(nn.Module):
         self.fc2 = nn.Linear(64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fuse_first_block and self.training:
+        first, second = self.fused_blocks if self.training else (False, False)
+        if first:
             x = conv_pool.conv_pool_relu(x, self.conv1, self.pool1, self.relu1)
         else:
             x = self.relu1(self.pool1(self.conv1(x)))
-        x = self.relu2(self.pool2(self.conv2(x)))
+        if second:
+            x = winograd_pool.conv_pool_relu(x, self.conv2, self.pool2, self.relu2)
+        else:
+            x = self.relu2(self.pool2(self.conv2(x)))
         x = self.relu3(self.conv3(x))
         # Keras flattens NHWC (h, w, c order); ours flattens c, h, w. Same layer up to a fixed
         # permutation of fc1's inputs, so training is unaffected.
@@ -149,20 +153,37 @@ def graphed_step(
     return GraphedStep(train_step(model, optimizer, x, y, precision), batch_size, str(x.device), enabled)
 
 
-def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_first_block: bool = False) -> nn.Module:
-    """The model on `device`; NHWC activations with `channels_last`; with `fuse_first_block`, training
-    on a CPU runs conv1 → pool1 → relu1 as one kernel when it compiles here (conv_pool.status says whether)."""
+def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_blocks: bool = False) -> nn.Module:
+    """The model on `device`; NHWC activations with `channels_last`; with `fuse_blocks`, training on a
+    CPU runs each conv → pool → ReLU block as one kernel where it compiles here (`kernel_status` says)."""
     model.to(device)
-    if fuse_first_block and device.split(":")[0] == "cpu" and isinstance(model, Net):
-        model.fuse_first_block = conv_pool.fits(model.conv1, model.pool1) and conv_pool.load()[0] is not None
+    if fuse_blocks and device.split(":")[0] == "cpu" and isinstance(model, Net):
+        model.fused_blocks = (conv_pool.fits(model.conv1, model.pool1) and conv_pool.load()[0] is not None,
+                              winograd_pool.fits(model.conv2, model.pool2) and winograd_pool.load()[0] is not None)
     if channels_last and not model_is_fused(model):
         # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster
         # than in NCHW for this model (profiled; about 1.3x per training step overall). The fused
-        # kernel's output is NHWC already, so the layers after it run NHWC anyway; converting the
-        # weights as well was slower there (benchmarks/cnn_throughput.py, "NCHW" row).
+        # kernels' outputs are NHWC already, so the layers after them run NHWC anyway; converting
+        # the weights as well was slower there (benchmarks/cnn_throughput.py, "NCHW" row).
         model.to(memory_format=torch.channels_last)
     return model
 
 
 def model_is_fused(model: nn.Module) -> bool:
-    return bool(getattr(model, "fuse_first_block", False))
+    return any(getattr(model, "fused_blocks", ()))
+
+
+def kernel_status(device: str, enabled: bool = True, precision: str = "float32") -> str:
+    """What the training run's conv → pool → ReLU blocks used, for the page."""
+    if not enabled:
+        return "未用（配置 fused_conv_pool=False）"
+    if device.split(":")[0] != "cpu":
+        return "未用（仅 CPU；GPU 上用 cuDNN）"
+    if precision != "float32":
+        return f"未用（精度 {precision}：由 autocast 计算）"
+    (first, first_how), (second, second_how) = conv_pool.load(), winograd_pool.load()
+    if first and second and first_how == second_how:
+        return (f"已用：conv1 块（直接卷积）与 conv2 块（Winograd F(2×2, 3×3)）各与其后的 2×2 池化和 ReLU 融合为一个 C 内核"
+                f"（{first_how}）")
+    return "；".join(f"{name} 块{'已用' if lib else '未用'}（{how}）"
+                     for name, lib, how in (("conv1", first, first_how), ("conv2", second, second_how)))

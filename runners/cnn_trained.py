@@ -43,7 +43,7 @@ class TrainConfig:
     download: bool = True
     seed: int = 0
     channels_last: bool = True
-    fused_conv_pool: bool = True  # on a CPU, conv1 → pool1 → relu1 as one C kernel, as the cnn runner's option
+    fused_conv_pool: bool = True  # on a CPU, each conv → pool → ReLU block as one C kernel, as the cnn runner's option
     precision: str = "float32"  # "bf16": bfloat16 autocast, as the cnn runner's option
 
 
@@ -89,7 +89,7 @@ def load(config: TrainConfig, device: str) -> Data:
 
 def new_model(config: TrainConfig, device: str, channels_last: bool) -> torch.nn.Module:
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
-    fuse = config.fused_conv_pool and config.precision == "float32"  # the kernel is float32 only, as in runners/cnn.py
+    fuse = config.fused_conv_pool and config.precision == "float32"  # the kernels are float32 only, as in runners/cnn.py
     return prepare_model(Net(), device, channels_last, fuse)
 
 
