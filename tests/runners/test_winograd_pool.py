@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import loaded_kernel
 from torch import nn
 
 from runners import winograd_pool
@@ -15,12 +14,7 @@ from runners.winograd_pool import WinogradPoolFunction
 
 @pytest.fixture(scope="module")
 def kernel() -> object:
-    lib, why = winograd_pool.load()
-    if lib is None:
-        if os.environ.get("LIVING_REQUIRE_KERNEL"):  # CI has a C compiler: there the kernel must build
-            pytest.fail(why)
-        pytest.skip(why)
-    return lib
+    return loaded_kernel(winograd_pool)
 
 
 def block() -> nn.Conv2d:

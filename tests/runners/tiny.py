@@ -28,3 +28,16 @@ def tiny_result(runner: ModuleType, factory: pytest.TempPathFactory, overrides: 
         pytest.skip(f"MNIST not available at {MNIST_DIR}")
     out = factory.mktemp(runner.__name__.rpartition(".")[2])
     return out, run_tiny(runner, out, overrides)
+
+
+def loaded_kernel(module: ModuleType) -> Any:
+    """The C kernel library of `module` (runners.conv_pool, runners.winograd_pool): the test fails where
+    it must build (CI sets LIVING_REQUIRE_KERNEL: it has a C compiler) and is skipped elsewhere."""
+    import os
+
+    lib, why = module.load()
+    if lib is None:
+        if os.environ.get("LIVING_REQUIRE_KERNEL"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return lib
