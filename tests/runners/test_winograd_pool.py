@@ -120,3 +120,18 @@ def test_kernel_applies_only_where_it_computes_the_same_thing(kernel: object) ->
     assert not winograd_pool.applies(x[:, :, :3, :3], conv.weight)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not winograd_pool.applies(x, conv.weight)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_small_and_odd_batches_with_more_threads_than_images(kernel: object, batch: int) -> None:
+    """The last batch of an epoch can be smaller than the thread count: some threads get no image."""
+    conv, x = block(), activations(batch, 13)
+    grad = torch.randn(batch, 64, 5, 5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        (ref, ref_x, ref_w, ref_b), (out, gx, gw, gb) = both(x, conv, grad)
+    finally:
+        torch.set_num_threads(threads)
+    for actual, expected in ((out, ref), (gx, ref_x), (gw, ref_w), (gb, ref_b)):
+        close(actual, expected)
