@@ -77,6 +77,7 @@ def kernel_dir() -> Path:
 
 
 def _cpu_identity() -> str:
+    """-march=native code runs only on CPUs like this one: a shared cache must not mix them."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
