@@ -44,7 +44,7 @@ RUNNER = '''
 import os
 import time
 from dataclasses import dataclass
-from runners.api import Result
+from reportgen.api import Result
 
 @dataclass(frozen=True)
 class Config:

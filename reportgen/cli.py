@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from reportgen.drift import drift_since_baseline, render_drift_text
 from reportgen.facts import FactsError, load_facts
 from reportgen.fingerprint import git_commit
 from reportgen.manifest import build_manifest
-from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, load_registry, select, status
+from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, load_registry, select, statuses
 from reportgen.report import render_report_text, report_rows
 from reportgen.settings import DEVICES, EXECUTE_MODES, PROFILES, Settings, SettingsError, load_settings
 from reportgen.site import add_drift_pages, assemble, view_of, write_pages
@@ -63,19 +64,41 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings.profile = args.profile
     if getattr(args, "jobs", None):
         settings.jobs = args.jobs
+    if args.package:
+        settings.package = args.package
+        settings.registry = args.registry or f"{args.package}.registry"
+    if args.registry:
+        settings.registry = args.registry
     for runner, values in _parse_sets(args.set).items():
         settings.config.setdefault(runner, {}).update(values)
     return settings
 
 
+def pipeline_lines(registry: dict[str, Any]) -> list[str]:
+    """`cnn → cnn_onnx, cnn_compress`: each runner that others build on, and what reads it."""
+    lines = []
+    for spec in registry.values():
+        readers = [s.name for s in registry.values() if spec.name in s.needs]
+        if readers:
+            lines.append(f"{spec.name} → {', '.join(readers)}")
+    return lines
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    for spec in select(args.names, load_registry(settings.root)):
-        outcome = status(settings, spec, _print_log)
+    registry = load_registry(settings)
+    outcomes = statuses(settings, select(args.names, registry), _print_log)
+    for name, outcome in outcomes.items():
+        spec = outcome.spec
         state = outcome.origin if outcome.origin in ("cache", "frozen") else "stale"
         if outcome.origin in ("cache", "frozen") and outcome.failed:
             state += " (failed)"
         why = "" if not outcome.stale else "  ← " + "; ".join(outcome.reasons)
-        print(f"{spec.name:<18} {state:<16} {spec.source}{why}")
+        needs = f"  (needs {', '.join(spec.needs)})" if spec.needs else ""
+        print(f"{name:<18} {state:<16} {spec.source}{needs}{why}")
+    lines = pipeline_lines(registry)
+    if lines:
+        print("\npipeline:")
+        print("\n".join(f"  {line}" for line in lines))
     return 0
 
 
@@ -107,8 +130,8 @@ def cmd_mkdocs(args: argparse.Namespace, settings: Settings, verb: str) -> int:
 def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
     store = Store(settings.cache_dir, settings.frozen_dir)
     code = 0
-    for spec in select(args.names, load_registry(settings.root)):
-        outcome = status(settings, spec, _print_log)
+    for outcome in statuses(settings, select(args.names, load_registry(settings)), _print_log).values():
+        spec = outcome.spec
         if outcome.origin != "cache" or outcome.entry is None or not outcome.entry.ok:
             print(f"{spec.name}: no fresh successful result to freeze (run `reportgen run {spec.name}` first)")
             code = 1
@@ -129,7 +152,7 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
 
 def _current(settings: Settings) -> dict[str, Outcome]:
     """Each runner's result as it stands, running nothing (what a build with execute: never shows)."""
-    return {spec.name: status(settings, spec, _print_log) for spec in load_registry(settings.root).values()}
+    return statuses(settings, list(load_registry(settings).values()), _print_log)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -167,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, help="device for runners that train")
     parser.add_argument("--profile", choices=PROFILES, help="training budget: full (the article's settings) or quick")
     parser.add_argument("--set", action="append", default=[], metavar="RUNNER.KEY=VALUE", help="config override")
+    parser.add_argument("--package", help="the article's runner package (default: the plugin's `package`, else runners)")
+    parser.add_argument("--registry", help="module that defines RUNNERS (default: PACKAGE.registry)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("status", "list"):
         sub.add_parser(name, help="show what is stale and why").add_argument("names", nargs="*")

@@ -1,9 +1,13 @@
 """Run one runner in its own process with a timeout; every outcome becomes a record.
 
-The child (`python -m runners NAME`) writes `result.json` into its work directory. A crash,
+The child (`python -m reportgen.child NAME`) writes `result.json` into its work directory. A crash,
 a kill by signal, a timeout, running out of its memory limit (`RunnerSpec.memory_mb`) or a
 missing/garbled result is turned into an error record here, with the captured stdout/stderr,
 so the page can show what happened.
+
+Nothing a build publishes may carry a path of the machine that built it: the project's root,
+the cache's work directory and the home directory are replaced in every text of the record
+(tracebacks, logs, results), and a written file that contains one is refused (reportgen.paths).
 """
 
 from __future__ import annotations
@@ -20,11 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from runners.registry import RunnerSpec
-
+from reportgen.paths import MachinePaths
+from reportgen.spec import RunnerSpec
 
 MAX_CAPTURE = 200_000  # characters of stdout/stderr kept in a record
 # Files the site would serve as pages, scripts or styles of its own (a runner's `x.md` becomes a
@@ -66,6 +69,8 @@ class Job:
     device: str  # "auto", "cpu", "cuda", "mps"
     threads: int  # intra-op threads for the child (0: torch's default)
     timeout_s: float
+    registry: str = "runners.registry"  # the module the child finds the runner in
+    upstreams: dict[str, Path] = field(default_factory=dict)  # name → stored result directory
 
 
 def _clip(text: str) -> str:
@@ -124,13 +129,14 @@ def _read_result(path: Path) -> dict[str, Any]:
     return record
 
 
-def unsafe_outputs(workdir: Path, record: dict[str, Any]) -> list[str]:
+def unsafe_outputs(workdir: Path, record: dict[str, Any], paths: MachinePaths | None = None) -> list[str]:
     """Remove what the runner wrote that must not be published, and say what it was.
 
     Symlinks and special files (a link to /etc/passwd would publish it), active content (see
-    ACTIVE_SUFFIXES), and figures that name no file the runner wrote (`../other/x.png`).
+    ACTIVE_SUFFIXES), figures that name no file the runner wrote (`../other/x.png`), and files
+    that contain a path of this machine (`paths`).
     """
-    problems = []
+    problems = paths.files_with_paths(workdir) if paths is not None else []
     for path in sorted(workdir.rglob("*")):
         rel = path.relative_to(workdir).as_posix()
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
@@ -149,11 +155,15 @@ def unsafe_outputs(workdir: Path, record: dict[str, Any]) -> list[str]:
 
 
 def child_command(job: Job, workdir: Path) -> list[str]:
+    upstreams = [arg for name, path in sorted(job.upstreams.items()) for arg in ("--upstream", f"{name}={path}")]
     return [
         sys.executable,
         "-m",
-        "runners",
+        "reportgen.child",
         job.spec.name,
+        "--registry",
+        job.registry,
+        *upstreams,
         "--out",
         str(workdir),
         "--config",
@@ -165,9 +175,12 @@ def child_command(job: Job, workdir: Path) -> list[str]:
     ]
 
 
-def run_child(job: Job, workdir: Path, root: Path, group: RunGroup | None = None) -> dict[str, Any]:
-    """Execute the runner in a fresh process group; return the record (status ok or error).
-    Raises Cancelled when `group` is stopped before or while the runner runs."""
+def run_child(
+    job: Job, workdir: Path, root: Path, group: RunGroup | None = None, cache_dir: Path | None = None
+) -> dict[str, Any]:
+    """Execute the runner in a fresh process group; return the record (status ok or error), with
+    this machine's paths taken out. Raises Cancelled when `group` is stopped before or while the
+    runner runs."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("MPLBACKEND", "Agg")
@@ -216,7 +229,8 @@ def run_child(job: Job, workdir: Path, root: Path, group: RunGroup | None = None
     if not timed_out and result_file.is_file():
         record = _read_result(result_file)
         result_file.unlink()
-    problems = unsafe_outputs(workdir, record)  # removed whatever the outcome; a failure already says so
+    paths = MachinePaths.of(root, workdir, cache_dir)
+    problems = unsafe_outputs(workdir, record, paths)  # removed whatever the outcome; a failure already says so
     if problems and record.get("status") == "ok":
         record = {"status": "error", "error": {"type": "BadResult", "message": "; ".join(problems)}}
     if timed_out:
@@ -236,4 +250,4 @@ def run_child(job: Job, workdir: Path, root: Path, group: RunGroup | None = None
     record["stdout"] = stdout
     record["stderr"] = stderr
     record["exit_status"] = proc.returncode
-    return record
+    return paths.redact(record)

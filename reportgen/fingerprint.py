@@ -1,10 +1,13 @@
 """What determines a runner's result, and its hash.
 
-A result is determined by (a) code: the runner's source, every project module it imports
-(found by reading `import` statements, never by importing), the data files it declares, and
-its config overrides; and (b) environment: package versions, Python, and the device kind for
-runners whose result depends on the hardware. Two hashes keep them apart: a frozen result
-(committed by a user, possibly computed on a GPU) is reused when only (a) matches.
+A result is determined by (a) code: the runner's source, every module of the article's package
+it imports (found by reading `import` statements, never by importing) with their companion
+files (same name, another suffix: `conv_pool.c` beside `conv_pool.py`), the data files it
+declares, reportgen's own runner-side modules, its config overrides, and the keys of the
+results it reads (`needs`); and (b) environment: package versions, Python, the device kind for
+runners whose result depends on the hardware, the data set's identity and the probes the
+runner names (reportgen.probes). Two hashes keep them apart: a frozen result (committed by a
+user, possibly computed on a GPU) is reused when only (a) matches.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from runners.registry import RunnerSpec
-
+from reportgen.probes import environment
+from reportgen.spec import RunnerSpec, module_file
 
 # Bump when the child protocol or the result layout changes: every cached result goes stale.
-PROTOCOL = "1"
-ALWAYS_INCLUDED = ("runners/__main__.py", "runners/context.py", "runners/api.py")
+PROTOCOL = "2"
+# reportgen's modules that run inside the runner's process: they shape every record
+RUNNER_SIDE = ("api.py", "context.py", "child.py")
+_TOOL_DIR = Path(__file__).resolve().parent
 
 
 def _sha256(data: bytes) -> str:
@@ -38,13 +42,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def module_path(root: Path, module: str) -> Path | None:
-    """The file of a project module (`runners.x` → runners/x.py or runners/x/__init__.py)."""
-    base = root.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+module_path = module_file  # the file of a project module (`pkg.x` → pkg/x.py or pkg/x/__init__.py)
 
 
 def _imported_modules(source: str, package: str) -> set[str]:
@@ -102,8 +100,16 @@ def scans_to_keep(kept: dict[str, list[str]], limit: int = 1000) -> dict[str, An
     return {"format": SCANS_FORMAT, "scans": merged if len(merged) <= limit else used}
 
 
+def companions(path: Path) -> list[Path]:
+    """Files that belong to a module's source: same folder, same name, another suffix (`x.c` of `x.py`)."""
+    if path.name == "__init__.py":
+        return []
+    return sorted(p for p in path.parent.glob(f"{path.stem}.*") if p.suffix not in (".py", ".pyc") and p.is_file())
+
+
 def closure_digests(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> dict[Path, str]:
-    """The sha256 of the module's file and of every project module it imports, transitively."""
+    """The sha256 of the module's file and of every project module it imports, transitively,
+    with their companion files."""
     seen: dict[str, Path] = {}
     digests: dict[Path, str] = {}
     pending = [module]
@@ -113,11 +119,13 @@ def closure_digests(root: Path, module: str, project_packages: tuple[str, ...] =
             continue
         path = module_path(root, name)
         if path is None:
-            continue  # `from runners.api import Result` also yields "runners.api.Result"
+            continue  # `from pkg.api import Result` also yields "reportgen.api.Result"
         seen[name] = path
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         data = path.read_bytes()
         digests[path] = digest = _sha256(data)
+        for companion in companions(path):
+            digests[companion] = _sha256(companion.read_bytes())
         pending.extend(_imports_of(data, digest, package))
     return digests
 
@@ -156,12 +164,22 @@ def package_version(name: str) -> str:
     return _VERSIONS[name]
 
 
-def dataset_identity(root: Path, name: str) -> dict[str, str]:
-    """Which data files a runner would read, from the project's runners/datasets.py (stdlib only)."""
-    path = root / "runners" / "datasets.py"
-    if not path.is_file():
-        return {"error": "runners/datasets.py not found"}
-    return dict(runpy.run_path(str(path))["identity"](name, root))
+def dataset_identity(root: Path, hook: str) -> dict[str, str]:
+    """Which data files a runner would read: `module:function` of the article (loaded by path, so
+    it must import only the standard library) called with the project root."""
+    module, sep, function = hook.partition(":")
+    path = module_file(root, module) if sep and function else None
+    if path is None:
+        return {"error": f"data set hook {hook!r} not found (expected module:function under the project)"}
+    found = runpy.run_path(str(path)).get(function)
+    if not callable(found):
+        return {"error": f"{module} has no function {function}"}
+    return {str(k): str(v) for k, v in dict(found(root)).items()}
+
+
+def tool_digests() -> dict[str, str]:
+    """reportgen's runner-side modules, by name (never by where reportgen is installed)."""
+    return {f"reportgen/{name}": _sha256((_TOOL_DIR / name).read_bytes()) for name in RUNNER_SIDE}
 
 
 def probe_device_kind() -> str:
@@ -187,22 +205,35 @@ class Fingerprint:
         return f"{self.code_hash[:20]}-{self.env_hash[:12]}"
 
 
-def fingerprint(root: Path, spec: RunnerSpec, overrides: dict[str, Any], device: str) -> Fingerprint:
-    """Hash exactly what determines the runner's result."""
-    digests = closure_digests(root, spec.module)
-    for path in {root / rel for rel in (*ALWAYS_INCLUDED, *spec.data_files)} - set(digests):
+def fingerprint(
+    root: Path,
+    spec: RunnerSpec,
+    overrides: dict[str, Any],
+    device: str,
+    *,
+    package: str = "runners",
+    threads: int = 0,
+    upstream_keys: dict[str, str] | None = None,
+) -> Fingerprint:
+    """Hash exactly what determines the runner's result (`upstream_keys`: the key of each result it reads)."""
+    digests = closure_digests(root, spec.module, (package,))
+    for path in {root / rel for rel in spec.data_files} - set(digests):
         digests[path] = _sha256(path.read_bytes()) if path.is_file() else "missing"
     files = {path.relative_to(root).as_posix(): digests[path] for path in sorted(digests)}
+    files.update(tool_digests())
     device_kind = (probe_device_kind() if device == "auto" else device) if spec.uses_device else "cpu"
-    code = {"protocol": PROTOCOL, "runner": spec.name, "files": files, "config": overrides}
-    env = {
+    code: dict[str, Any] = {"protocol": PROTOCOL, "runner": spec.name, "files": files, "config": overrides}
+    if spec.needs:
+        code["upstream"] = {name: (upstream_keys or {}).get(name, "unknown") for name in spec.needs}
+    env: dict[str, Any] = {
         "python": ".".join(platform.python_version_tuple()[:2]),
         "packages": {name: package_version(name) for name in sorted(spec.packages)},
         "device": device_kind,
     }
-    dataset = getattr(spec, "dataset", "")
-    if dataset:
-        env["data"] = dataset_identity(root, dataset)
+    if spec.dataset:
+        env["data"] = dataset_identity(root, spec.dataset)
+    if spec.environment:
+        env["machine"] = environment(spec.environment, threads)
     return Fingerprint(
         code_hash=_sha256(canonical_json(code).encode()),
         env_hash=_sha256(canonical_json(env).encode()),
@@ -227,6 +258,12 @@ def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]
         reasons.append(f"config {canonical_json(old['code']['config'])} → {canonical_json(new['code']['config'])}")
     if old["code"].get("protocol") != new["code"].get("protocol"):
         reasons.append("result format changed")
+    old_up, new_up = old["code"].get("upstream") or {}, new["code"].get("upstream") or {}
+    reasons += [f"upstream {name} changed" for name in sorted(set(old_up) | set(new_up)) if old_up.get(name) != new_up.get(name)]
+    old_machine, new_machine = old["env"].get("machine") or {}, new["env"].get("machine") or {}
+    for key in sorted(set(old_machine) | set(new_machine)):
+        if old_machine.get(key) != new_machine.get(key):
+            reasons.append(f"{key} {old_machine.get(key, 'absent')} → {new_machine.get(key, 'absent')}")
     for key in ("python", "device"):
         if old["env"][key] != new["env"][key]:
             reasons.append(f"{key} {old['env'][key]} → {new['env'][key]}")

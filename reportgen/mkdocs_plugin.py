@@ -45,6 +45,8 @@ class LivingArticleConfig(Config):
     frozen_dir = c.Type(str, default="results")
     facts = c.Type(str, default="docs/facts.yml")
     drift_baseline = c.Type(str, default="")  # path or https:// URL; "" = the previous build's manifest
+    package = c.Type(str, default="runners")  # the article's runner package
+    registry = c.Type(str, default="")  # the module defining RUNNERS; "" = <package>.registry
 
 
 def _log(level: str, message: str) -> None:
@@ -116,12 +118,13 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
     def on_config(self, config: Any) -> Any:
         root = Path(config.config_file_path).resolve().parent
         options = {k: v for k, v in self.config.items()}
+        options["language"] = str(config.theme.get("language") or "en")
         try:
             self.settings = make_settings(root, options, dict(os.environ))
         except SettingsError as exc:
             raise PluginError(f"living-article: {exc}") from exc
         try:
-            registry = load_registry(root)
+            registry = load_registry(self.settings)
         except UnknownRunner as exc:
             raise PluginError(f"living-article: {exc}") from exc
         if config.nav is not None:
@@ -186,5 +189,5 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
     def on_serve(self, server: Any, config: Any, builder: Any) -> Any:
         # editing a runner (outside docs/) must trigger a rebuild, which re-runs only that runner
         assert self.settings is not None
-        server.watch(str(self.settings.root / "runners"))
+        server.watch(str(self.settings.root.joinpath(*self.settings.package.split("."))))
         return server

@@ -155,9 +155,9 @@ def run_source(name: str, overrides: dict[str, Any], device: str | None, shows: 
     literal = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(overrides.items())) + "}"
     device_arg = f", device={device!r}" if device else ""
     used = sorted(set(shows))
-    lines = [f"from runners.notebook import {', '.join(['run_example', *used[:2]])}"]
+    lines = [f"from reportgen.jupyter import {', '.join(['run_example', *used[:2]])}"]
     if used[2:]:
-        lines.append(f"from runners.notebook import {', '.join(used[2:])}")
+        lines.append(f"from reportgen.jupyter import {', '.join(used[2:])}")
     return "\n".join([*lines, "", f"result = run_example({name!r}, {literal}{device_arg})"])
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import runpy
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reportgen.execute import Job, RunGroup, run_child
 from reportgen.fingerprint import (
@@ -29,10 +28,9 @@ from reportgen.fingerprint import (
 )
 from reportgen.lock import LockTimeout, runner_lock
 from reportgen.settings import Settings
+from reportgen.spec import RegistryError, RunnerSpec, topological
+from reportgen.spec import load_registry as load_registry_module
 from reportgen.store import CorruptEntry, Entry, Store, read_json, write_json_atomic
-
-if TYPE_CHECKING:
-    from runners.registry import RunnerSpec
 
 Log = Callable[[str, str], None]  # (level, message); level is "info" or "warning"
 LOCK_GRACE_S = 60.0  # waiting for another build's run of a runner: its timeout plus this
@@ -54,8 +52,8 @@ class Outcome:
     spec: RunnerSpec
     fingerprint: Fingerprint
     entry: Entry | None
-    origin: str  # "ran" | "cache" | "frozen" | "stale" | "missing"
-    reasons: list[str] = field(default_factory=list)  # why it was (or would be) re-run
+    origin: str  # "ran" | "cache" | "frozen" | "stale" | "missing" | "blocked" (an upstream failed)
+    reasons: list[str] = field(default_factory=list)  # why it was (or would be) re-run, or not run
 
     @property
     def stale(self) -> bool:
@@ -65,32 +63,52 @@ class Outcome:
     def failed(self) -> bool:
         return self.entry is not None and not self.entry.ok
 
+    @property
+    def ok(self) -> bool:
+        return self.entry is not None and self.entry.ok and self.origin != "blocked"
 
-def load_registry(root: Path) -> dict[str, RunnerSpec]:
-    """The project's runner list, read from runners/registry.py by path (no package import),
-    so the project being built, not whatever `runners` is installed, decides what runs."""
-    path = root / "runners" / "registry.py"
-    if not path.is_file():
-        raise UnknownRunner(f"{path} not found: a project needs runners/registry.py")
-    return dict(runpy.run_path(str(path))["RUNNERS"])
+    @property
+    def key(self) -> str:
+        """The key of the result downstream runners read: the stored one when it is used as it is,
+        else the one a run now would store."""
+        if self.entry is not None and self.origin in ("cache", "frozen"):
+            return str(self.entry.record.get("key", self.fingerprint.key))
+        return self.fingerprint.key
+
+
+def load_registry(settings: Settings) -> dict[str, RunnerSpec]:
+    """The article's runners, from the registry module the settings name (read by path)."""
+    try:
+        return load_registry_module(settings.root, settings.registry)
+    except RegistryError as exc:
+        raise UnknownRunner(str(exc)) from exc
 
 
 def select(names: Iterable[str] | None, registry: dict[str, RunnerSpec]) -> list[RunnerSpec]:
-    if not names:
-        return list(registry.values())
-    unknown = [n for n in names if n not in registry]
+    """The named runners and everything they need, upstreams first (all runners when none are named)."""
+    wanted = list(names or [])
+    unknown = [n for n in wanted if n not in registry]
     if unknown:
         raise UnknownRunner(f"unknown runner(s): {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
-    return [registry[n] for n in names]
+    return [registry[n] for n in topological(registry, wanted or None)]
+
+
+def runner_threads(settings: Settings) -> int:
+    """Intra-op threads each runner gets: the cores shared among `jobs` runners. Fixed by the
+    settings, never by how many runners happen to be stale, because it is part of some keys."""
+    return max(1, (os.cpu_count() or 1) // max(1, settings.jobs))
 
 
 def _store(settings: Settings) -> Store:
     return Store(settings.cache_dir, settings.frozen_dir)
 
 
-def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet) -> Outcome:
+def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet, upstream_keys: dict[str, str] | None = None) -> Outcome:
     """Where the runner's current result would come from, without running anything."""
-    fp = fingerprint(settings.root, spec, settings.overrides(spec.name, spec.profiles), settings.device)
+    fp = fingerprint(
+        settings.root, spec, settings.overrides(spec.name, spec.profiles), settings.device,
+        package=settings.package, threads=runner_threads(settings), upstream_keys=upstream_keys,
+    )
     store = _store(settings)
     try:
         entry = store.lookup(spec.name, fp.key)
@@ -109,21 +127,36 @@ def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet) -> Outcome:
     return Outcome(spec, fp, latest, "stale" if latest else "missing", reasons)
 
 
+def statuses(settings: Settings, specs: list[RunnerSpec], log: Log = _quiet) -> dict[str, Outcome]:
+    """`status` of each runner (upstreams first, as `select` orders them), with its upstreams' keys."""
+    outcomes: dict[str, Outcome] = {}
+    for spec in specs:
+        keys = {n: outcomes[n].key for n in spec.needs if n in outcomes}
+        outcomes[spec.name] = status(settings, spec, log, keys)
+    return outcomes
+
+
 def execute(
-    settings: Settings, outcome: Outcome, threads: int, device_lock: threading.Lock, group: RunGroup | None = None
+    settings: Settings,
+    outcome: Outcome,
+    threads: int,
+    device_lock: threading.Lock,
+    group: RunGroup | None = None,
+    upstreams: dict[str, Path] | None = None,
 ) -> Outcome:
     """Run the runner now and store its record (success or failure) as the entry for its key."""
     spec, fp = outcome.spec, outcome.fingerprint
     store = _store(settings)
-    job = Job(spec, settings.overrides(spec.name, spec.profiles), settings.device, threads, spec.timeout_s)
+    job = Job(spec, settings.overrides(spec.name, spec.profiles), settings.device, threads, spec.timeout_s,
+              settings.registry, dict(upstreams or {}))
     workdir = store.new_workdir(spec.name)
     try:
         on_accelerator = spec.uses_device and fp.inputs["env"]["device"] != "cpu"
         if on_accelerator:  # one runner at a time on the GPU
             with device_lock:
-                record = run_child(job, workdir, settings.root, group)
+                record = run_child(job, workdir, settings.root, group, settings.cache_dir)
         else:
-            record = run_child(job, workdir, settings.root, group)
+            record = run_child(job, workdir, settings.root, group, settings.cache_dir)
         record["code_hash"] = fp.code_hash
         record["env_hash"] = fp.env_hash
         record["key"] = fp.key
@@ -131,11 +164,35 @@ def execute(
         provenance = record.setdefault("provenance", {})
         provenance["git_commit"] = git_commit(settings.root)
         provenance.setdefault("finished_at", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        # every package in the key, not only those the runner happened to import
+        provenance["versions"] = {**provenance.get("versions", {}), **fp.inputs["env"]["packages"]}
+        if fp.inputs["env"].get("machine"):
+            provenance["machine"] = dict(fp.inputs["env"]["machine"])
+        if spec.needs:
+            provenance["upstream"] = dict(fp.inputs["code"].get("upstream") or {})
         entry = store.commit(spec.name, fp.key, workdir, record)
     except BaseException:
         store.discard(workdir)
         raise
     return Outcome(spec, fp, entry, "ran", outcome.reasons)
+
+
+def _blocked(outcome: Outcome, outcomes: dict[str, Outcome]) -> Outcome | None:
+    """The runner's outcome when an upstream has no usable result (it is then not run), else None."""
+    reasons = []
+    for need in outcome.spec.needs:
+        up = outcomes[need]
+        if up.origin == "blocked":
+            reasons.append(f"upstream {need} was not run")
+        elif up.entry is None:
+            reasons.append(f"upstream {need} has no result")
+        elif not up.entry.ok:
+            reasons.append(f"upstream {need} failed: {one_line(up.entry.record.get('error') or {})}")
+        elif up.stale:
+            reasons.append(f"upstream {need} is stale")
+    if not reasons:
+        return None
+    return Outcome(outcome.spec, outcome.fingerprint, None, "blocked", reasons)
 
 
 def bring_up_to_date(
@@ -145,12 +202,13 @@ def bring_up_to_date(
     force: bool = False,
     log: Log = _quiet,
 ) -> dict[str, Outcome]:
-    """Return the result to show for each selected runner, running the stale ones first.
+    """Return the result to show for each selected runner (and the runners they need), running
+    the stale ones first, each after its upstreams, up to `jobs` at once.
 
     Mode "stale" runs what changed, "all" (or force) runs everything, "never" runs nothing
     and returns the newest stored result marked stale.
     """
-    registry = load_registry(settings.root)
+    registry = load_registry(settings)
     strays = sorted(set(settings.config) - set(registry))
     if strays:  # a typo in --set or mkdocs.yml would otherwise be ignored without a word
         raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
@@ -158,7 +216,7 @@ def bring_up_to_date(
     _store(settings).remove_abandoned()
     scans = settings.cache_dir / SCANS_FILE
     kept = remember_scans(read_json(scans))  # the import scans of unchanged sources: no parsing again
-    outcomes = {spec.name: status(settings, spec, log) for spec in specs}
+    outcomes = statuses(settings, specs, log)
     keep = scans_to_keep(kept)
     if keep is not None:
         with contextlib.suppress(OSError):  # only a time saver: a read-only cache still builds
@@ -168,26 +226,27 @@ def bring_up_to_date(
     todo = [o for o in outcomes.values() if run_all or (o.stale and settings.execute == "stale")]
     if not todo:
         return outcomes
-    jobs = max(1, min(settings.jobs, len(todo)))
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
+    threads = runner_threads(settings)
     device_lock, group = threading.Lock(), RunGroup()
     for outcome in todo:
         why = "forced" if run_all else "; ".join(outcome.reasons)
         log("info", f"running {outcome.spec.name} ({why})")
 
     def one(outcome: Outcome) -> Outcome:
-        spec, store = outcome.spec, _store(settings)
+        spec = outcome.spec
+        upstreams = {n: outcomes[n].entry.directory for n in spec.needs if outcomes[n].entry is not None}
         try:
             # check, run and commit under the runner's lock: another build (mkdocs serve beside
             # the CLI) waits here, then finds the result this one stored and reuses it
             with runner_lock(settings.cache_dir, spec.name, spec.timeout_s + LOCK_GRACE_S, give_up=lambda: group.stopped):
-                store.recover(spec.name)
+                _store(settings).recover(spec.name)
                 if not run_all:
-                    fresh = status(settings, spec, log)
+                    keys = {n: outcomes[n].key for n in spec.needs}
+                    fresh = status(settings, spec, log, keys)
                     if not fresh.stale:
                         log("info", f"{spec.name}: another build stored this result meanwhile; reusing it")
                         return fresh
-                done = execute(settings, outcome, threads, device_lock, group)
+                done = execute(settings, outcome, threads, device_lock, group, upstreams)
         except LockTimeout as exc:
             log("warning", str(exc))
             return outcome
@@ -199,21 +258,56 @@ def bring_up_to_date(
             log("warning", failure_line(done.spec.name, done.entry.record))
         return done
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    run_schedule(todo, outcomes, settings.jobs, one, group, log)
+    return outcomes
+
+
+def run_schedule(
+    todo: list[Outcome],
+    outcomes: dict[str, Outcome],
+    jobs: int,
+    one: Callable[[Outcome], Outcome],
+    group: RunGroup,
+    log: Log = _quiet,
+) -> None:
+    """Run `one` for each outcome in `todo` once its upstreams are done, up to `jobs` at once,
+    writing what each returns into `outcomes`. A runner whose upstream has no result is not run."""
+    pending = {o.spec.name: o for o in todo}
+    running: dict[Future[Outcome], str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
         try:
-            for done in pool.map(one, todo):
-                outcomes[done.spec.name] = done
+            while pending or running:
+                busy = set(pending) | set(running.values())
+                for name, outcome in list(pending.items()):
+                    if any(n in busy and n != name for n in outcome.spec.needs):
+                        continue
+                    del pending[name]
+                    blocked = _blocked(outcome, outcomes)
+                    if blocked is not None:
+                        outcomes[name] = blocked
+                        log("warning", f"runner {name} not run: {'; '.join(blocked.reasons)}")
+                        continue
+                    running[pool.submit(one, outcome)] = name
+                    busy = set(pending) | set(running.values())
+                if not running:
+                    continue
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    outcomes[name] = future.result()
         except BaseException:  # Ctrl-C: stop the runners now instead of waiting for them to finish
             pool.shutdown(wait=False, cancel_futures=True)
             group.stop()
             raise
-    return outcomes
+
+
+def one_line(error: dict[str, Any]) -> str:
+    return " ".join(f"{error.get('type')}: {error.get('message')}".split())
 
 
 def failure_line(name: str, record: dict[str, Any]) -> str:
     """`runner NAME failed: Type: message` on one line (a multi-line message would split a log entry)."""
-    error = record.get("error") or {}
-    return " ".join(f"runner {name} failed: {error.get('type')}: {error.get('message')}".split())
+    return f"runner {name} failed: {one_line(record.get('error') or {})}"
 
 
 def describe_settings(settings: Settings) -> dict[str, Any]:

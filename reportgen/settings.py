@@ -10,6 +10,10 @@ without editing files:
     LIVING_CACHE_DIR where results are cached (default: .living/cache)
     LIVING_DRIFT_BASELINE  manifest to compare results with: a path or https:// URL
                      (default: the previous build's, kept beside the cache)
+
+Which package holds the article's runners (`package`, default `runners`) and which module is its
+registry (`registry`, default `<package>.registry`) are plugin options; the page language is
+MkDocs' own `theme.language`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ class Settings:
     profile: str = "auto"  # training budget for runners with a profile: auto | full | quick
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-runner config overrides
     drift_baseline: str = ""  # path or https:// URL of a results manifest; "" = the kept one
+    package: str = "runners"  # the article's runner package (its sources are hashed and watched)
+    registry: str = "runners.registry"  # the module defining RUNNERS
+    language: str = "en"  # of everything reportgen writes on a page (theme.language)
 
     @property
     def manifest_file(self) -> Path:
@@ -66,12 +73,17 @@ _LenientLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def plugin_options_from_yaml(mkdocs_yml: Path) -> dict[str, Any]:
-    """This plugin's options as written in mkdocs.yml (empty when absent)."""
+    """This plugin's options as written in mkdocs.yml (empty when absent), plus `language` from
+    `theme.language` (as the plugin takes it from MkDocs' config)."""
     data = yaml.load(mkdocs_yml.read_text(encoding="utf-8"), Loader=_LenientLoader) or {}
+    options: dict[str, Any] = {}
     for item in data.get("plugins", []) or []:
         if isinstance(item, dict) and PLUGIN_NAME in item:
-            return dict(item[PLUGIN_NAME] or {})
-    return {}
+            options = dict(item[PLUGIN_NAME] or {})
+    theme = data.get("theme")
+    if isinstance(theme, dict) and theme.get("language"):
+        options.setdefault("language", str(theme["language"]))
+    return options
 
 
 def find_root(start: Path) -> Path:
@@ -110,6 +122,10 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
     cache = Path(env.get("LIVING_CACHE_DIR") or options.get("cache_dir") or ".living/cache")
     frozen = Path(options.get("frozen_dir") or "results")
     facts = Path(options.get("facts") or "docs/facts.yml")
+    package = str(options.get("package") or "runners")
+    if not package.isidentifier():
+        raise SettingsError(f"package {package!r} is not a Python package name")
+    registry = str(options.get("registry") or f"{package}.registry")
     return Settings(
         root=root,
         cache_dir=cache if cache.is_absolute() else root / cache,
@@ -121,6 +137,9 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
         profile=profile,
         config={str(k): dict(v) for k, v in config.items()},
         drift_baseline=str(env.get("LIVING_DRIFT_BASELINE") or options.get("drift_baseline") or ""),
+        package=package,
+        registry=registry,
+        language=str(options.get("language") or "en"),
     )
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from runners.api import Claim, Result, parse_stated_number
-from runners.context import RunContext
+from reportgen.api import Claim, Result, parse_stated_number
+from reportgen.context import RunContext
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from runners.api import Result
-from runners.context import RunContext
+from reportgen.api import Result
+from reportgen.context import RunContext
 
 SOURCE = "001 §4.3"
 # The article's data (samples as rows in X and Y, as printed).

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from runners import training
-from runners.api import Result
+from reportgen.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 from runners.cnn_model import (
     Net,
@@ -28,7 +28,7 @@ from runners.cnn_model import (
     prepare_model,
     train_epoch,
 )
-from runners.context import RunContext
+from reportgen.context import RunContext
 from runners.mnist import load_mnist
 
 matplotlib.use("Agg")  # before pyplot is imported (in the figure helpers): no display on the build machine

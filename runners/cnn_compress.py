@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from runners import cnn_trained
-from runners.api import Result
-from runners.context import RunContext
+from reportgen.api import Result
+from reportgen.context import RunContext
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine
 

@@ -31,9 +31,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from runners import cnn_trained, training
-from runners.api import Result
+from reportgen.api import Result
 from runners.cnn_model import make_optimizer
-from runners.context import RunContext, cpu_name
+from reportgen.context import RunContext, cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from runners import cnn_trained
-from runners.api import Result
-from runners.context import RunContext
+from reportgen.api import Result
+from reportgen.context import RunContext
 from runners.mnist import load_mnist
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from runners.api import Result
+from reportgen.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 SOURCE = "000 §2.3.1"
 W1_STATEMENT = "卷积层的权重矩阵为 3x3x3x64，偏置矩阵为 1x64 … 卷积层 W1 = [3x3x3x64]，偏置 b1 = [64]"

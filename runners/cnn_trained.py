@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from runners import training
-from runners.api import Result
+from reportgen.api import Result
 from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model, train_epoch
 from runners.mnist import load_mnist
 

@@ -57,3 +57,8 @@ def identity(name: str, root: Path) -> dict[str, str]:
         path = find_file(filename, dirs)
         found[key] = f"{path.stat().st_size} bytes" if path else "absent"
     return found
+
+
+def mnist_identity(root: Path) -> dict[str, str]:
+    """The data-set hook of the registry (`RunnerSpec.dataset`)."""
+    return identity("mnist", root)

@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from runners import training
-from runners.api import Claim, Result
+from reportgen.api import Claim, Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
-from runners.context import RunContext
+from reportgen.context import RunContext
 from runners.mnist import load_mnist
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this

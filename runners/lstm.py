@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from runners import training
-from runners.api import Result
+from reportgen.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
-from runners.context import RunContext
+from reportgen.context import RunContext
 from runners.mnist import load_mnist
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 
-from runners.api import Result
-from runners.context import RunContext
+from reportgen.api import Result
+from reportgen.context import RunContext
 from runners.simple_model_fix import (
     SIGMOID_FIX,
     TARGET_FIX,

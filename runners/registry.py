@@ -1,33 +1,15 @@
 """The list of runners: one entry per article example.
 
-Kept free of torch and numpy imports: `reportgen` reads it to decide what is stale without
-paying for those imports. To add a runner, write `runners/<name>.py` with a `Config`
+Kept free of torch and numpy imports: `reportgen` reads it by path to decide what is stale
+without paying for those imports. To add a runner, write `runners/<name>.py` with a `Config`
 dataclass and `run(config, ctx) -> Result`, then add a `RunnerSpec` here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from reportgen.spec import RunnerSpec
 
-
-@dataclass(frozen=True)
-class RunnerSpec:
-    name: str  # also the page name: results/<name>.md
-    module: str  # importable module that defines Config and run()
-    title: str  # page title (Chinese, shown in the navigation)
-    source: str  # where the article gives this example, e.g. "000 §2.4.1"
-    timeout_s: float = 300.0
-    # True when the result depends on the hardware (training); walk-throughs run on CPU in float64.
-    uses_device: bool = False
-    # Packages whose version is part of the cache key.
-    packages: tuple[str, ...] = ("numpy", "torch", "matplotlib")
-    # Files the runner reads besides its imports (paths relative to the project root).
-    data_files: tuple[str, ...] = field(default_factory=tuple)
-    # A data set whose identity (which files are on disk) is part of the cache key; see runners.datasets.
-    dataset: str = ""
-    # True when Config has a `profile` field ("auto" | "full" | "quick"): the global profile setting applies.
-    profiles: bool = False
-    memory_mb: int = 0  # address-space limit of the runner's process in MB (0: none)
+MNIST = "runners.datasets:mnist_identity"  # which MNIST files are on disk: part of the training runners' keys
 
 
 RUNNERS: dict[str, RunnerSpec] = {
@@ -46,9 +28,9 @@ RUNNERS: dict[str, RunnerSpec] = {
             data_files=("runners/article_code/simple_model.py",),
         ),
         RunnerSpec("cnn_shapes", "runners.cnn_shapes", "CNN 形状推演", "000 §2.3.1", uses_device=True),
-        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset="mnist", profiles=True),
-        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset="mnist", profiles=True),
-        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset=MNIST, profiles=True),
+        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset=MNIST, profiles=True),
+        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset=MNIST, profiles=True),
         RunnerSpec(
             "cnn_onnx",
             "runners.cnn_onnx",
@@ -56,12 +38,12 @@ RUNNERS: dict[str, RunnerSpec] = {
             "001 §3.2.6–3.2.7",
             1800.0,
             True,
-            dataset="mnist",
+            dataset=MNIST,
             profiles=True,
             # the exported graph and its execution depend on these too (onnxscript: the dynamo exporter)
             packages=("numpy", "torch", "matplotlib", "onnx", "onnxruntime", "onnxscript"),
         ),
-        RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset="mnist", profiles=True),
-        RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset="mnist", profiles=True),
+        RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset=MNIST, profiles=True),
+        RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset=MNIST, profiles=True),
     ]
 }

@@ -1,8 +1,8 @@
 """Shared fixtures: the real site, built once per session, and a tiny but complete living-article
 project with toy runners.
 
-The toy project uses the real child protocol (runners/__main__.py, api.py, context.py copied
-from this repository) and toy runners that start fast (no torch), fail, hang or crash.
+The toy project is a small article of its own, written against the installed `reportgen`, with
+toy runners that start fast (no torch), fail, hang or crash.
 """
 
 from __future__ import annotations

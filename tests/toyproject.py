@@ -1,17 +1,22 @@
 """A tiny but complete living-article project with toy runners, for tests of any folder.
 
-The toy project uses the real child protocol (runners/__main__.py, api.py, context.py copied
-from this repository) and toy runners that start fast (no torch), fail, hang or crash.
+The toy project is an article of its own: a `runners` package with a registry and toy runners
+that start fast (no torch), fail, hang or crash, written against the installed `reportgen`
+(nothing copied from this repository's runners).
 Import it as `from toyproject import make_toy_project` (tests/ is on sys.path via its conftest).
 """
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+REGISTRY_HEAD = '''"""The toy article's runners."""
+
+from reportgen.spec import RunnerSpec
+'''
 
 REGISTRY_TAIL = '''
 RUNNERS: dict[str, RunnerSpec] = {
@@ -29,7 +34,7 @@ RUNNERS: dict[str, RunnerSpec] = {
 TOY_RUNNERS = {
     "alpha.py": '''
         from dataclasses import dataclass
-        from runners.api import Result
+        from reportgen.api import Result
 
         @dataclass(frozen=True)
         class Config:
@@ -56,7 +61,7 @@ TOY_RUNNERS = {
     ''',
     "beta.py": '''
         from dataclasses import dataclass
-        from runners.api import Result
+        from reportgen.api import Result
         from runners.helper import double
 
         @dataclass(frozen=True)
@@ -141,22 +146,20 @@ TOY_INDEX = """# 首页
 
 
 def _runner_package(root: Path) -> Path:
-    """runners/ with the real child protocol (its registry is written by the caller)."""
+    """An empty runners/ package (its registry is written by the caller)."""
     package = root / "runners"
     package.mkdir(parents=True)
-    for name in ("__init__.py", "__main__.py", "api.py", "context.py"):
-        shutil.copy(REPO / "runners" / name, package / name)
+    (package / "__init__.py").write_text('"""The toy article\'s runners."""\n', encoding="utf-8")
     return package
 
 
 def make_toy_project(root: Path, runners: tuple[str, ...] = ("alpha", "beta", "broken", "hang", "crash")) -> Path:
     package = _runner_package(root)
-    real_registry = (REPO / "runners" / "registry.py").read_text(encoding="utf-8")
     tail = REGISTRY_TAIL
     for name in ("alpha", "beta", "broken", "hang", "crash"):
         if name not in runners:
             tail = "\n".join(line for line in tail.splitlines() if f'"{name}"' not in line)
-    (package / "registry.py").write_text(real_registry.split("RUNNERS: dict")[0] + tail, encoding="utf-8")
+    (package / "registry.py").write_text(REGISTRY_HEAD + tail, encoding="utf-8")
     for filename, source in TOY_RUNNERS.items():
         (package / filename).write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
     (root / "docs").mkdir()
@@ -231,7 +234,7 @@ def add_fake_gpu(root: Path) -> None:
 
 SYNTHETIC_RUNNER = """
 from dataclasses import dataclass
-from runners.api import Result
+from reportgen.api import Result
 
 @dataclass(frozen=True)
 class Config:
@@ -262,8 +265,7 @@ def make_synthetic_project(root: Path, count: int, iterations: int) -> Path:
     """`count` independent runners, each doing the same fixed pure-Python work (`iterations` loop
     steps, no numpy or torch), each with a hand-written page of its own that shows its result."""
     package = _runner_package(root)
-    real_registry = (REPO / "runners" / "registry.py").read_text(encoding="utf-8")
-    registry = real_registry.split("RUNNERS: dict")[0] + "RUNNERS: dict[str, RunnerSpec] = {\n    spec.name: spec\n    for spec in [\n    ]\n}\n"
+    registry = REGISTRY_HEAD + "RUNNERS: dict[str, RunnerSpec] = {\n    spec.name: spec\n    for spec in [\n    ]\n}\n"
     (package / "registry.py").write_text(registry, encoding="utf-8")
     (root / "docs" / "examples").mkdir(parents=True)
     (root / "docs" / "index.md").write_text(f"# 合成项目\n\n{count} 个独立的运行器。\n", encoding="utf-8")

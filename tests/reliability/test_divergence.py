@@ -16,8 +16,8 @@ import torch
 from toyproject import REPO
 
 from runners import cnn, gan, lstm, training
-from runners.__main__ import build_config
-from runners.context import RunContext
+from reportgen.child import build_config
+from reportgen.context import RunContext
 from runners.mnist import MnistData, Split
 
 MNIST = REPO.parent / "shared" / "data" / "mnist"

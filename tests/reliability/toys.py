@@ -104,7 +104,7 @@ FAULT_RUNNERS = {
     """,
     "evil.py": f"""
         from dataclasses import dataclass
-        from runners.api import Result
+        from reportgen.api import Result
 
         EVIL = {EVIL!r}
         EVIL_LINES = {EVIL_LINES!r}
@@ -133,7 +133,7 @@ FAULT_RUNNERS = {
     "evilfiles.py": f"""
         import os
         from dataclasses import dataclass
-        from runners.api import Result
+        from reportgen.api import Result
 
         @dataclass(frozen=True)
         class Config:

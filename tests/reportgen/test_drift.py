@@ -19,7 +19,7 @@ from reportgen.fingerprint import Fingerprint
 from reportgen.manifest import build_manifest, manifest_text, tolerance
 from reportgen.pipeline import Outcome
 from reportgen.store import Entry
-from runners.registry import RunnerSpec
+from reportgen.spec import RunnerSpec
 
 EXACT = {"abs": 1e-12, "rel": 1e-6}
 TRAIN = {"abs": 1e-9, "rel": 0.02}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.fingerprint import ALWAYS_INCLUDED, explain_change, fingerprint, git_commit, source_closure
-from runners.registry import RunnerSpec
+from reportgen.spec import RunnerSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SPEC_A = RunnerSpec("a", "runners.a", "A", "toy §1", packages=())

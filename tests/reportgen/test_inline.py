@@ -5,7 +5,7 @@ from __future__ import annotations
 from reportgen.facts import Citation, Fact
 from reportgen.inline import PageContext, references, substitute
 from reportgen.render import RunnerView
-from runners.api import Result
+from reportgen.api import Result
 
 PAGE = "draft-000/math.md"
 SQUARE = '<span class="living-value" title="由运行器 alpha 计算">4.00</span>'

@@ -148,7 +148,7 @@ TIMED_RUNNER = """
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from runners.api import Result
+from reportgen.api import Result
 
 NAME = {name!r}
 

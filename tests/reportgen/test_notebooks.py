@@ -22,8 +22,8 @@ from reportgen.pipeline import Outcome
 from reportgen.render import RunnerView
 from reportgen.site import assemble
 from reportgen.store import Entry
-from runners.api import Result
-from runners.registry import RunnerSpec
+from reportgen.api import Result
+from reportgen.spec import RunnerSpec
 
 # a 1×1 PNG
 PNG = bytes.fromhex(
@@ -79,8 +79,8 @@ def test_notebook_structure(entry_dir: Path) -> None:
     assert [c["id"] for c in cells] == [f"toy-{i}" for i in range(len(cells))]
     code = [c for c in cells if c["cell_type"] == "code"]
     assert [text(c["source"]) for c in code] == [
-        "from runners.notebook import run_example, show_claims, show_figure\n"
-        "from runners.notebook import show_metrics, show_table, show_text\n"
+        "from reportgen.jupyter import run_example, show_claims, show_figure\n"
+        "from reportgen.jupyter import show_metrics, show_table, show_text\n"
         "\n"
         "result = run_example('toy', {'name': 'a', 'x': 2.0})",
         "show_metrics(result)",

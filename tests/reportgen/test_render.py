@@ -17,7 +17,7 @@ from reportgen.render import (
     text_block,
     value_inline,
 )
-from runners.api import Result
+from reportgen.api import Result
 
 PAGE = "draft-000/math.md"
 VALUE_TITLE = 'title="由运行器 alpha 计算"'

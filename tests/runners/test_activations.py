@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from runners import activations
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 
 def run(tmp_path: Path, **overrides: float) -> dict:

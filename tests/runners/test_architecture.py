@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runners.api import Result
+from reportgen.api import Result
 from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from runners import backprop
 from runners.backprop import Config, gradients, torch_gradients
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 ROOT = Path(__file__).resolve().parents[2]
 

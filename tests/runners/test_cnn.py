@@ -11,7 +11,7 @@ import torch
 from runners import cnn
 from runners.architecture import graph_of, trace
 from runners.cnn_model import Net, param_count
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 TIMING = {"train_seconds", "images_per_second", "train_eval_seconds"}  # wall-clock: differs run to run

@@ -10,7 +10,7 @@ from torch import nn
 
 from runners import cnn_compress
 from runners.cnn_model import Net, param_count
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 WEIGHTS = 320 - 32 + 18_496 - 64 + 36_928 - 64 + 36_928 - 64 + 650 - 10  # conv and linear weights, no biases

@@ -12,7 +12,7 @@ import torch
 
 from runners import cnn_ddp
 from runners.cnn_model import Net
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 

@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from runners import cnn, cnn_onnx  # noqa: E402  (after the skips: the module needs onnxruntime at run time)
 from runners.cnn_model import Net  # noqa: E402
-from runners.context import RunContext  # noqa: E402
+from reportgen.context import RunContext  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 TINY = {"profile": "quick", "quick_train": 256, "test_limit": 256, "quick_epochs": 1, "download": False}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runners import cnn_shapes
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from runners import losses
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 
 def run(tmp_path: Path, **overrides: tuple[float, ...]) -> dict:

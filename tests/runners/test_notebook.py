@@ -16,7 +16,7 @@ import pytest
 from reportgen.notebooks import build_notebook
 from reportgen.render import RunnerView
 from runners import notebook
-from runners.notebook import Example, Output, run_example
+from reportgen.jupyter import Example, Output, run_example
 
 REPO = Path(__file__).resolve().parents[2]
 

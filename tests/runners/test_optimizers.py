@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from runners import optimizers
-from runners.context import RunContext
+from reportgen.context import RunContext
 
 ROOT = Path(__file__).resolve().parents[2]
 

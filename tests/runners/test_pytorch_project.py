@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from runners import pytorch_project
-from runners.__main__ import build_config
-from runners.context import RunContext
+from reportgen.child import build_config
+from reportgen.context import RunContext
 from runners.simple_model_fix import apply_fixes, article_source, format_log, run_script, train_fixed
 
 SEEDS_DIR = Path(__file__).resolve().parents[3] / "shared" / "seeds"

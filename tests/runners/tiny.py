@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runners.__main__ import build_config
-from runners.context import RunContext
+from reportgen.child import build_config
+from reportgen.context import RunContext
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 

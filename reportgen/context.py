@@ -1,24 +1,82 @@
-"""The one place where a runner's side effects are set: device, seeds, threads, output files."""
+"""The one place where a runner's side effects are set: device, seeds, threads, output files,
+and what it reads from the runners it builds on (`RunContext.upstream`).
+
+Runs in the runner's process. torch is imported only when a runner asks for a device other than
+the CPU (and only if the runner's process has it): reportgen's own process never imports it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
+class UpstreamError(LookupError):
+    """A runner asked for an upstream it does not declare in `needs`, or for a file it did not write."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The stored result of a runner this one builds on: its record and the files it wrote."""
+
+    name: str
+    directory: Path
+    record: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return dict(self.record.get("result") or {})
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.result.get("metrics") or {})
+
+    @property
+    def key(self) -> str:
+        return str(self.record.get("key", ""))
+
+    def path(self, rel: str) -> Path:
+        """A file the upstream runner wrote (e.g. trained weights); UpstreamError if it wrote none such."""
+        files = self.record.get("files")
+        if isinstance(files, dict) and rel not in files:
+            raise UpstreamError(f"runner {self.name} wrote no file {rel!r}; it wrote: {', '.join(sorted(files)) or 'none'}")
+        target = self.directory / rel
+        if not target.is_file():
+            raise UpstreamError(f"runner {self.name}: {rel} is missing from its stored result")
+        return target
+
+
+def read_upstream(name: str, directory: Path) -> Upstream:
+    record = json.loads((directory / "result.json").read_text(encoding="utf-8"))
+    return Upstream(name, directory, record)
+
+
 @dataclass
 class RunContext:
-    """What a runner may use besides its config: where to write files, which device, which seed."""
+    """What a runner may use besides its config: where to write files, which device, which seed,
+    and the results of the runners it needs."""
 
     out_dir: Path
     device: str  # torch device string actually used: "cpu", "cuda", "mps"
     device_name: str
     seed: int
+    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    # what the run found out about how it computed (e.g. which native kernels ran): shown with
+    # the provenance; anything that changes the numbers must also be in the key (RunnerSpec.environment)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def upstream(self, name: str) -> Upstream:
+        """The result of runner `name`, which must be in this runner's `needs`."""
+        if name not in self.upstreams:
+            known = ", ".join(sorted(self.upstreams)) or "none"
+            raise UpstreamError(f"no upstream {name!r}: add it to the runner's `needs` (it has: {known})")
+        return self.upstreams[name]
 
     def path(self, name: str) -> Path:
         """A file in the runner's output directory (figures, checkpoints, exported models)."""
@@ -69,7 +127,10 @@ def select_device(requested: str) -> tuple[str, str]:
     want = requested.lower()
     if want == "cpu":
         return "cpu", cpu_name()
-    import torch
+    try:
+        import torch
+    except ImportError:  # a runner without torch computes on the CPU
+        return "cpu", cpu_name()
 
     if want in ("auto", "cuda") and torch.cuda.is_available():
         return "cuda", torch.cuda.get_device_name(0)

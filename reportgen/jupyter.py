@@ -1,11 +1,14 @@
 """Rerun an example in Jupyter: what the site's notebooks (notebooks/<name>.ipynb) call.
 
-    from runners.notebook import run_example, show_metrics, show_table
+    from reportgen.jupyter import run_example, show_metrics, show_table
     result = run_example("activations", {"x": -1.0})
     show_metrics(result)
 
-`run_example` runs the runner in this process the way `python -m runners NAME` does (config
-from overrides, device, seeds) and writes its files to a fresh directory. The `show_*`
+`run_example` runs the runner in this process the way `python -m reportgen.child NAME` does
+(config from overrides, device, seeds) and writes its files to a fresh directory. The runner is
+looked up in the registry of the project that holds the working directory (its mkdocs.yml
+says which). A runner that builds on others takes their examples: `run_example("b", upstreams=
+{"a": a})`; the ones not given are run first with their defaults. The `show_*`
 functions display what it found with the same output bundles the site's notebooks were built
 with (`reportgen.notebooks`), so a rerun looks like the recorded outputs. Each `*_output`
 function returns the display object without displaying it.
@@ -14,15 +17,18 @@ function returns the display object without displaying it.
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reportgen import notebooks
-from runners.api import Result
-from runners.context import RunContext, seed_everything, select_device
-from runners.registry import RUNNERS
+from reportgen.api import Result
+from reportgen.child import build_config, registry_runners
+from reportgen.context import RunContext, Upstream, seed_everything, select_device
+from reportgen.settings import load_settings
 
 
 @dataclass
@@ -39,6 +45,12 @@ class Example:
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()
 
+    def as_upstream(self) -> Upstream:
+        """This run as the stored result a downstream runner reads (ctx.upstream)."""
+        files = {p.relative_to(self.out_dir).as_posix(): "" for p in self.out_dir.rglob("*") if p.is_file()}
+        record = {"runner": self.name, "status": "ok", "result": self.to_json(), "files": files}
+        return Upstream(self.name, self.out_dir, json.loads(json.dumps(record)))
+
 
 class Output:
     """A display object with fixed MIME data: Jupyter shows the richest type it supports."""
@@ -53,23 +65,36 @@ class Output:
         return self.bundle.get("text/plain", "")
 
 
+def project_runners(project: str | Path | None = None) -> dict[str, Any]:
+    """The registry of the project holding `project` (default: the working directory)."""
+    settings = load_settings(Path(project) if project is not None else None)
+    if str(settings.root) not in sys.path:
+        sys.path.insert(0, str(settings.root))  # the article's package imports from the project
+    return registry_runners(settings.registry)
+
+
 def run_example(
     name: str,
     overrides: dict[str, Any] | None = None,
     *,
     device: str = "auto",
     out_dir: str | Path | None = None,
+    upstreams: dict[str, Example] | None = None,
+    project: str | Path | None = None,
 ) -> Example:
     """Run the example `name` with config overrides; files go to `out_dir` (default: a new temp dir).
 
     Training runners use `device` ("auto": CUDA, then MPS, then CPU; an unavailable device falls
     back to the CPU); the others always compute on the CPU, as in the build.
     """
-    from runners.__main__ import build_config  # the build's own config parsing
-
-    if name not in RUNNERS:
-        raise ValueError(f"unknown example {name!r}; known: {', '.join(sorted(RUNNERS))}")
-    spec = RUNNERS[name]
+    runners = project_runners(project)
+    if name not in runners:
+        raise ValueError(f"unknown example {name!r}; known: {', '.join(sorted(runners))}")
+    spec = runners[name]
+    given = dict(upstreams or {})
+    for need in spec.needs:
+        if need not in given:
+            given[need] = run_example(need, device=device, project=project)
     module = importlib.import_module(spec.module)
     config = build_config(module.Config, dict(overrides or {}))
     seed = int(getattr(config, "seed", 0))
@@ -77,7 +102,9 @@ def run_example(
     seed_everything(seed)
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"living-{name}-"))
     out.mkdir(parents=True, exist_ok=True)
-    result = module.run(config, RunContext(out_dir=out, device=used, device_name=device_name, seed=seed))
+    ctx = RunContext(out_dir=out, device=used, device_name=device_name, seed=seed,
+                     upstreams={n: given[n].as_upstream() for n in spec.needs})
+    result = module.run(config, ctx)
     return Example(name, config, result, out, used, device_name)
 
 

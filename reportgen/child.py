@@ -1,6 +1,11 @@
 """Run one runner in this process and write its result as JSON (the child side of `reportgen`).
 
-    python -m runners NAME --out DIR [--config JSON] [--device auto|cpu|cuda|mps] [--threads N]
+    python -m reportgen.child NAME --registry MODULE --out DIR [--config JSON]
+        [--device auto|cpu|cuda|mps] [--threads N] [--upstream NAME=DIR ...]
+
+`reportgen` starts it in the project's root with the root on PYTHONPATH, so MODULE (the
+article's registry, e.g. `runners.registry`) and the runner modules it names import from the
+project being built. Each --upstream names a runner this one needs and its stored result.
 
 Writes DIR/result.json and the runner's files under DIR. A failure inside the runner is written
 as data (status "error" with the traceback) and the exit status is 1; anything worse (a crash,
@@ -23,8 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from runners.context import RunContext, seed_everything, select_device, set_threads
-from runners.registry import RUNNERS
+from reportgen.context import RunContext, read_upstream, seed_everything, select_device, set_threads
 
 
 class ConfigError(ValueError):
@@ -85,25 +89,32 @@ def build_config(config_cls: type, overrides: dict[str, Any], runner: str = "") 
     return dataclasses.replace(config, **values)
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "matplotlib"):
-        module = sys.modules.get(name)
-        if module is not None:
-            found[name] = str(getattr(module, "__version__", "?"))
-    return found
+def registry_runners(module: str) -> dict[str, Any]:
+    return dict(importlib.import_module(module).RUNNERS)
+
+
+def _upstream_arg(text: str) -> tuple[str, Path]:
+    name, sep, directory = text.partition("=")
+    if not sep or not name or not directory:
+        raise argparse.ArgumentTypeError(f"--upstream {text!r}: expected NAME=DIR")
+    return name, Path(directory)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runners")
-    parser.add_argument("name", choices=sorted(RUNNERS))
+    parser = argparse.ArgumentParser(prog="python -m reportgen.child")
+    parser.add_argument("name")
+    parser.add_argument("--registry", default="runners.registry", help="module that defines RUNNERS")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config", default="{}", help="JSON object of config overrides")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--upstream", type=_upstream_arg, action="append", default=[], metavar="NAME=DIR")
     args = parser.parse_args(argv)
 
-    spec = RUNNERS[args.name]
+    runners = registry_runners(args.registry)
+    if args.name not in runners:
+        parser.error(f"unknown runner {args.name!r}; known: {', '.join(sorted(runners))}")
+    spec = runners[args.name]
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MPLBACKEND", "Agg")
     record: dict[str, Any] = {"runner": spec.name}
@@ -117,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         device, device_name = select_device(args.device if spec.uses_device else "cpu")
         seed_everything(seed)
         record["provenance"] = {"device": device, "device_name": device_name, "seed": seed}
-        ctx = RunContext(out_dir=args.out, device=device, device_name=device_name, seed=seed)
+        upstreams = {name: read_upstream(name, directory) for name, directory in args.upstream}
+        ctx = RunContext(out_dir=args.out, device=device, device_name=device_name, seed=seed, upstreams=upstreams)
         result = module.run(config, ctx)
         record["result"] = result.to_json()
         record["status"] = "ok"
+        if ctx.provenance:
+            record["provenance"]["notes"] = {str(k): str(v) for k, v in sorted(ctx.provenance.items())}
     except Exception as exc:  # recorded as data: the page shows it
         record["status"] = "error"
         record["error"] = {
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_time_s": round(time.perf_counter() - started, 3),
             "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "platform": platform.platform(),
-            "versions": versions(),
+            "versions": {"python": platform.python_version()},
         }
     )
     sys.stdout.flush()
