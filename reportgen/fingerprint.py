@@ -107,7 +107,7 @@ def companions(path: Path) -> list[Path]:
     return sorted(p for p in path.parent.glob(f"{path.stem}.*") if p.suffix not in (".py", ".pyc") and p.is_file())
 
 
-def closure_digests(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> dict[Path, str]:
+def closure_digests(root: Path, module: str, project_packages: tuple[str, ...]) -> dict[Path, str]:
     """The sha256 of the module's file and of every project module it imports, transitively,
     with their companion files."""
     seen: dict[str, Path] = {}
@@ -130,7 +130,7 @@ def closure_digests(root: Path, module: str, project_packages: tuple[str, ...] =
     return digests
 
 
-def source_closure(root: Path, module: str, project_packages: tuple[str, ...] = ("runners",)) -> list[Path]:
+def source_closure(root: Path, module: str, project_packages: tuple[str, ...]) -> list[Path]:
     """The module's file and every project module it imports, transitively, sorted."""
     return sorted(closure_digests(root, module, project_packages))
 
@@ -211,7 +211,7 @@ def fingerprint(
     overrides: dict[str, Any],
     device: str,
     *,
-    package: str = "runners",
+    package: str,
     threads: int = 0,
     upstream_keys: dict[str, str] | None = None,
 ) -> Fingerprint:

@@ -10,6 +10,7 @@ import pytest
 
 from reportgen.inline import references
 from reportgen.pipeline import load_registry
+from reportgen.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,7 @@ def html(site: Path, uri: str) -> str:
 
 
 def test_every_runner_has_a_successful_page(site: Path) -> None:
-    for name in load_registry(REPO):
+    for name in load_registry(load_settings(REPO, environ={})):
         page = html(site, f"results/{name}")
         assert "运行结果：" in page, name
         assert "运行失败" not in page, name

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen.fingerprint import ALWAYS_INCLUDED, explain_change, fingerprint, git_commit, source_closure
+from reportgen.fingerprint import closure_digests, explain_change, git_commit, source_closure
+from reportgen.fingerprint import fingerprint as fingerprint_of
 from reportgen.spec import RunnerSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -18,8 +19,6 @@ SPEC_B = RunnerSpec("b", "runners.b", "B", "toy §2", packages=(), uses_device=T
 def project(tmp_path: Path) -> Path:
     package = tmp_path / "runners"
     package.mkdir()
-    for rel in ALWAYS_INCLUDED:
-        (tmp_path / rel).write_text("", encoding="utf-8")
     (package / "a.py").write_text(
         "import os\nfrom runners.helper import f\nfrom . import other\n\ndef run():\n    return f() + other.X\n",
         encoding="utf-8",
@@ -30,17 +29,21 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def fingerprint(root: Path, spec: RunnerSpec, overrides: dict, device: str, **kwargs: object):
+    return fingerprint_of(root, spec, overrides, device, package="runners", **kwargs)
+
+
 def rels(root: Path, paths: list[Path]) -> list[str]:
     return [p.relative_to(root).as_posix() for p in paths]
 
 
 def test_source_closure_follows_absolute_and_relative_imports(project: Path) -> None:
-    assert rels(project, source_closure(project, "runners.a")) == [
+    assert rels(project, source_closure(project, "runners.a", ("runners",))) == [
         "runners/a.py",
         "runners/helper.py",
         "runners/other.py",
     ]
-    assert rels(project, source_closure(project, "runners.b")) == ["runners/b.py"]
+    assert rels(project, source_closure(project, "runners.b", ("runners",))) == ["runners/b.py"]
 
 
 def test_source_closure_is_transitive_and_resolves_subpackages(project: Path) -> None:
@@ -49,7 +52,7 @@ def test_source_closure_is_transitive_and_resolves_subpackages(project: Path) ->
     (sub / "__init__.py").write_text("from .deep import g\n", encoding="utf-8")
     (sub / "deep.py").write_text("from ..helper import f\n", encoding="utf-8")
     (project / "runners" / "c.py").write_text("from runners.sub import g\n", encoding="utf-8")
-    assert rels(project, source_closure(project, "runners.c")) == [
+    assert rels(project, source_closure(project, "runners.c", ("runners",))) == [
         "runners/c.py",
         "runners/helper.py",
         "runners/sub/__init__.py",
@@ -57,9 +60,48 @@ def test_source_closure_is_transitive_and_resolves_subpackages(project: Path) ->
     ]
 
 
-def test_fingerprint_always_includes_protocol_files(project: Path) -> None:
+def test_fingerprint_includes_reportgens_runner_side_modules_by_name(project: Path) -> None:
     files = fingerprint(project, SPEC_B, {}, "cpu").inputs["code"]["files"]
-    assert sorted(files) == ["runners/__main__.py", "runners/api.py", "runners/b.py", "runners/context.py"]
+    assert sorted(files) == ["reportgen/api.py", "reportgen/child.py", "reportgen/context.py", "runners/b.py"]
+
+
+def test_companion_files_of_a_module_are_part_of_its_source(project: Path) -> None:
+    kernels = project / "runners" / "kernels"
+    kernels.mkdir()
+    (kernels / "__init__.py").write_text("", encoding="utf-8")
+    (kernels / "pool.py").write_text("SOURCE = 'pool.c'\n", encoding="utf-8")
+    (kernels / "pool.c").write_text("int f(void) { return 1; }\n", encoding="utf-8")
+    (kernels / "other.c").write_text("int g(void) { return 2; }\n", encoding="utf-8")  # no pool.py of its own
+    (project / "runners" / "k.py").write_text("from runners.kernels import pool\n", encoding="utf-8")
+    spec = RunnerSpec("k", "runners.k", "K", "toy", packages=())
+    assert rels(project, sorted(closure_digests(project, "runners.k", ("runners",)))) == [
+        "runners/k.py", "runners/kernels/__init__.py", "runners/kernels/pool.c", "runners/kernels/pool.py",
+    ]
+    before = fingerprint(project, spec, {}, "cpu")
+    (kernels / "pool.c").write_text("int f(void) { return 3; }\n", encoding="utf-8")
+    after = fingerprint(project, spec, {}, "cpu")
+    assert explain_change(before.inputs, after.inputs) == ["runners/kernels/pool.c changed"]
+    (kernels / "other.c").write_text("int g(void) { return 4; }\n", encoding="utf-8")
+    assert fingerprint(project, spec, {}, "cpu") == after
+
+
+def test_upstream_keys_are_part_of_the_code_hash(project: Path) -> None:
+    spec = RunnerSpec("b", "runners.b", "B", "toy", packages=(), needs=("a",))
+    one = fingerprint(project, spec, {}, "cpu", upstream_keys={"a": "key-1"})
+    two = fingerprint(project, spec, {}, "cpu", upstream_keys={"a": "key-2"})
+    assert one.code_hash != two.code_hash and one.env_hash == two.env_hash
+    assert explain_change(one.inputs, two.inputs) == ["upstream a changed"]
+
+
+def test_environment_probes_are_part_of_the_env_hash(project: Path) -> None:
+    spec = RunnerSpec("b", "runners.b", "B", "toy", packages=(), environment=("threads", "cpu", "compiler"))
+    one = fingerprint(project, spec, {}, "cpu", threads=1)
+    two = fingerprint(project, spec, {}, "cpu", threads=2)
+    assert one.code_hash == two.code_hash and one.env_hash != two.env_hash
+    assert explain_change(one.inputs, two.inputs) == ["threads 1 → 2"]
+    assert set(one.inputs["env"]["machine"]) == {"cpu", "threads", "compiler"}
+    plain = fingerprint(project, RunnerSpec("b", "runners.b", "B", "toy", packages=()), {}, "cpu", threads=1)
+    assert "machine" not in plain.inputs["env"]  # only the runners that name a probe pay for it
 
 
 def test_editing_a_helper_changes_only_its_importers(project: Path) -> None:
@@ -152,21 +194,34 @@ def test_git_commit_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert git_commit(tmp_path) == SHA
 
 
+DATA_HOOK = """
+import os
+from pathlib import Path
+
+
+def identity(root):
+    folder = Path(os.environ["TOY_DATA"])
+    return {name: (f"{(folder / name).stat().st_size} bytes" if (folder / name).is_file() else "absent")
+            for name in ("train.bin", "test.bin")}
+"""
+
+
 def test_data_set_files_are_part_of_the_environment_hash(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
-    shutil.copy(Path(__file__).resolve().parents[2] / "runners" / "datasets.py", project / "runners" / "datasets.py")
-    data = tmp_path / "mnist-files"
+    (project / "runners" / "data.py").write_text(DATA_HOOK, encoding="utf-8")
+    data = tmp_path / "files"
     data.mkdir()
-    monkeypatch.setenv("LIVING_MNIST_DIR", str(data))
-    monkeypatch.setenv("LIVING_DATA_CACHE", str(tmp_path / "no-cache"))
-    monkeypatch.chdir(tmp_path)
-    spec = RunnerSpec("a", "runners.a", "A", "toy §1", packages=(), dataset="mnist")
+    monkeypatch.setenv("TOY_DATA", str(data))
+    spec = RunnerSpec("a", "runners.a", "A", "toy §1", packages=(), dataset="runners.data:identity")
     before = fingerprint(project, spec, {}, "cpu")
-    assert before.inputs["env"]["data"]["train_images"] == "absent"
-    (data / "train-images-idx3-ubyte.gz").write_bytes(b"x" * 10)
+    assert before.inputs["env"]["data"] == {"train.bin": "absent", "test.bin": "absent"}
+    (data / "train.bin").write_bytes(b"x" * 10)
     after = fingerprint(project, spec, {}, "cpu")
     assert after.code_hash == before.code_hash and after.env_hash != before.env_hash
-    assert explain_change(before.inputs, after.inputs) == ["data train_images: absent → 10 bytes"]
+    assert explain_change(before.inputs, after.inputs) == ["data train.bin: absent → 10 bytes"]
+
+
+def test_a_missing_data_set_hook_is_named_in_the_key_inputs(project: Path) -> None:
+    spec = RunnerSpec("a", "runners.a", "A", "toy §1", packages=(), dataset="runners.nowhere:identity")
+    assert "not found" in fingerprint(project, spec, {}, "cpu").inputs["env"]["data"]["error"]
