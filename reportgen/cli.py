@@ -111,7 +111,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         entry = outcome.entry
         state = "missing" if entry is None else ("ok" if entry.ok else "FAILED")
         failures += state != "ok"
-        print(f"{name:<18} {state:<8} {outcome.origin}")
+        why = f"  ← {'; '.join(outcome.reasons)}" if outcome.origin == "blocked" else ""
+        print(f"{name:<18} {state:<8} {outcome.origin}{why}")
     return 1 if failures else 0
 
 

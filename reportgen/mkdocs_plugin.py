@@ -151,6 +151,8 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         for name, view in sorted(self.site.views.items()):
             if view.origin == "stale":
                 log.info(f"{name}: showing a stale result ({'; '.join(view.reasons)})")
+            elif view.origin == "blocked":
+                continue  # the pipeline warned when it did not run it (so --strict fails)
             elif view.record is None:
                 log.warning(f"runner {name} has no result (execute mode: {self.settings.execute})")
             elif view.record.get("status") != "ok":

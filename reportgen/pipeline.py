@@ -10,7 +10,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,11 +22,11 @@ from reportgen.fingerprint import (
     fingerprint,
     git_commit,
     probe_device_kind,
-    remember_scans,
-    scans_to_keep,
 )
 from reportgen.lock import LockTimeout, runner_lock
+from reportgen.schedule import run_schedule
 from reportgen.settings import Settings
+from reportgen.sources import remember_scans, scans_to_keep
 from reportgen.spec import RegistryError, RunnerSpec, topological
 from reportgen.spec import load_registry as load_registry_module
 from reportgen.store import CorruptEntry, Entry, Store, read_json, write_json_atomic
@@ -258,47 +257,8 @@ def bring_up_to_date(
             log("warning", failure_line(done.spec.name, done.entry.record))
         return done
 
-    run_schedule(todo, outcomes, settings.jobs, one, group, log)
+    run_schedule(todo, outcomes, settings.jobs, one, _blocked, group.stop, log)
     return outcomes
-
-
-def run_schedule(
-    todo: list[Outcome],
-    outcomes: dict[str, Outcome],
-    jobs: int,
-    one: Callable[[Outcome], Outcome],
-    group: RunGroup,
-    log: Log = _quiet,
-) -> None:
-    """Run `one` for each outcome in `todo` once its upstreams are done, up to `jobs` at once,
-    writing what each returns into `outcomes`. A runner whose upstream has no result is not run."""
-    pending = {o.spec.name: o for o in todo}
-    running: dict[Future[Outcome], str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
-        try:
-            while pending or running:
-                busy = set(pending) | set(running.values())
-                for name, outcome in list(pending.items()):
-                    if any(n in busy and n != name for n in outcome.spec.needs):
-                        continue
-                    del pending[name]
-                    blocked = _blocked(outcome, outcomes)
-                    if blocked is not None:
-                        outcomes[name] = blocked
-                        log("warning", f"runner {name} not run: {'; '.join(blocked.reasons)}")
-                        continue
-                    running[pool.submit(one, outcome)] = name
-                    busy = set(pending) | set(running.values())
-                if not running:
-                    continue
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    name = running.pop(future)
-                    outcomes[name] = future.result()
-        except BaseException:  # Ctrl-C: stop the runners now instead of waiting for them to finish
-            pool.shutdown(wait=False, cancel_futures=True)
-            group.stop()
-            raise
 
 
 def one_line(error: dict[str, Any]) -> str:

@@ -98,8 +98,8 @@ def test_the_runner_page_shows_the_divergence(tmp_path: Path) -> None:
         pytest.skip(f"{MNIST} not found")
     config = json.dumps({**TINY, "lr": 1e6})
     env = {**os.environ, "LIVING_MNIST_DIR": str(MNIST), "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "runners", "cnn", "--out", str(tmp_path), "--config", config],
-                   env=env, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "reportgen.child", "cnn", "--registry", "runners.registry",
+                    "--out", str(tmp_path), "--config", config], env=env, capture_output=True, timeout=300)
     record = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
     assert record["status"] == "error" and record["error"]["type"] == "Diverged"
     assert record["error"]["message"].startswith("loss became ") and "at epoch 1, step " in record["error"]["message"]

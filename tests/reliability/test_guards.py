@@ -195,7 +195,8 @@ def test_config_values_that_do_not_fit(overrides: dict, message: str) -> None:
 def test_a_config_error_is_recorded_without_a_traceback(toy_project: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(toy_project)}
     proc = subprocess.run(
-        [sys.executable, "-m", "runners", "alpha", "--out", str(tmp_path), "--config", json.dumps({"x": "abc"})],
+        [sys.executable, "-m", "reportgen.child", "alpha", "--registry", "runners.registry", "--out", str(tmp_path),
+         "--config", json.dumps({"x": "abc"})],
         cwd=toy_project, env=env, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1

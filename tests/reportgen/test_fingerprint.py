@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reportgen.fingerprint import closure_digests, explain_change, git_commit, source_closure
+from reportgen.fingerprint import explain_change, git_commit
 from reportgen.fingerprint import fingerprint as fingerprint_of
+from reportgen.sources import closure_digests, source_closure
 from reportgen.spec import RunnerSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from toyproject import add_runner
 
+from reportgen.cli import main
 from reportgen.pipeline import UnknownRunner, bring_up_to_date, select
 from reportgen.settings import load_settings
 from reportgen.spec import RegistryError, RunnerSpec, check_registry, downstream, topological
@@ -191,3 +192,16 @@ def test_records_of_two_runs_are_identical_timings_aside(tmp_path: Path) -> None
 
     for name in first:
         assert comparable(first[name].entry.record) == comparable(second[name].entry.record), name
+
+
+def test_the_cli_shows_the_pipeline_and_why_a_runner_was_not_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path / "p")
+    assert main(["--project", str(root), "status", "reader"]) == 0
+    out = capsys.readouterr().out
+    assert "reader             stale            toy  (needs writer)  ← no stored result" in out
+    assert out.rstrip().endswith("pipeline:\n  writer → reader")
+    (root / "runners" / "writer.py").write_text(FAILING_WRITER, encoding="utf-8")
+    assert main(["--project", str(root), "run", "reader"]) == 1
+    out = capsys.readouterr().out
+    assert "writer             FAILED   ran" in out
+    assert "reader             missing  blocked  ← upstream writer failed: ValueError: no weights today" in out

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from toyproject import REPO, add_fake_gpu, add_jupyter, add_runner, make_toy_project
 
-import reportgen.fingerprint
+import reportgen.sources
 from reportgen.pipeline import bring_up_to_date
 from reportgen.settings import load_settings
 
@@ -111,7 +111,7 @@ def test_editing_one_runner_reexecutes_only_that_runner(toy: Path) -> None:
     beta.write_text(beta.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     probe, log = probe_build(toy)
     started = [s["args"] for s in probe["spawned"] if s["by_reportgen"] and s["kind"] == "Popen"]
-    assert [args[1:4] for args in started] == [["-m", "runners", "beta"]]
+    assert [args[1:4] for args in started] == [["-m", "reportgen.child", "beta"]]
     assert "running beta (runners/beta.py changed)" in log and "running alpha" not in log
     assert "torch" not in probe["modules"]
     outcomes = bring_up_to_date(load_settings(toy, environ={}))  # and then nothing is stale again
@@ -122,14 +122,14 @@ def test_a_rebuild_parses_only_the_sources_that_changed(toy_project: Path, monke
     settings = load_settings(toy_project, environ={})
     bring_up_to_date(settings)  # keeps the import scans beside the cache
     parsed: list[str] = []
-    real = reportgen.fingerprint._imported_modules
+    real = reportgen.sources._imported_modules
 
     def counting(source: str, package: str) -> set[str]:
         parsed.append(source)
         return real(source, package)
 
-    monkeypatch.setattr(reportgen.fingerprint, "_imported_modules", counting)
-    monkeypatch.setattr(reportgen.fingerprint, "_SCANNED", {})  # as in a new process
+    monkeypatch.setattr(reportgen.sources, "_imported_modules", counting)
+    monkeypatch.setattr(reportgen.sources, "_SCANNED", {})  # as in a new process
     assert {o.origin for o in bring_up_to_date(settings).values()} == {"cache"}
     assert parsed == []
     helper = toy_project / "runners" / "helper.py"
@@ -137,7 +137,7 @@ def test_a_rebuild_parses_only_the_sources_that_changed(toy_project: Path, monke
     assert bring_up_to_date(settings)["beta"].origin == "ran"
     assert parsed == [helper.read_text(encoding="utf-8")]
     (settings.cache_dir / "imports.json").write_text("{not json", encoding="utf-8")  # damaged: parse again
-    monkeypatch.setattr(reportgen.fingerprint, "_SCANNED", {})
+    monkeypatch.setattr(reportgen.sources, "_SCANNED", {})
     assert {o.origin for o in bring_up_to_date(settings).values()} == {"cache"}
     assert len(parsed) > 1
 
