@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from reportgen.api import Result
 from reportgen.facts import Citation, Fact
 from reportgen.inline import PageContext, references, substitute
 from reportgen.render import RunnerView
-from reportgen.api import Result
 
 PAGE = "draft-000/math.md"
 SQUARE = '<span class="living-value" title="由运行器 alpha 计算">4.00</span>'
@@ -143,3 +143,66 @@ def test_lone_backtick_does_not_hide_later_placeholders() -> None:
     ctx = make_ctx()
     out = substitute(f"A lone ` backtick.\n\n{RAW}\n\nThen `code`.\n", ctx)
     assert out == f"A lone ` backtick.\n\n{SQUARE}\n\nThen `code`.\n"
+
+
+def test_indented_code_is_left_alone() -> None:
+    ctx = make_ctx()
+    page = (
+        f"    {RAW}\n\n"  # code at the start of the page
+        f"text\n\n    {RAW}\n    more\n\n"  # code after a blank line
+        f"- item\n\n        {RAW}\n\n"  # 4 past the list item's content
+        f'!!! note "t"\n\n    body\n\n        {RAW}\n\n'  # 4 past the admonition's body
+        f"after {RAW}\n"
+    )
+    out = substitute(page, ctx)
+    assert out == page.replace(f"after {RAW}", f"after {SQUARE}")
+    assert ctx.problems == []
+
+
+def test_container_bodies_are_prose() -> None:
+    ctx = make_ctx()
+    page = (
+        f'!!! note "t"\n\n    a {RAW}\n\n'
+        f'???+ note "t"\n    b {RAW}\n\n'
+        f'=== "Tab"\n\n    c {RAW}\n\n'
+        f"- item {RAW}\n\n    d {RAW}\n\n"
+        f"1. item\n\n      e {RAW}\n\n"  # a list item holds 4 columns past its marker, as Python-Markdown reads it
+        f"- x\n    - y\n\n        f {RAW}\n\n"
+        f"text\n    g {RAW}\n"  # a lazy continuation of a paragraph is not code
+    )
+    out = substitute(page, ctx)
+    assert out == page.replace(RAW, SQUARE)
+    assert out.count(SQUARE) == 8
+    assert ctx.problems == []
+
+
+def test_fence_inside_an_admonition_is_code() -> None:
+    fenced = f'!!! note "t"\n\n    ```\n    {RAW}\n    ```\n\n'
+    assert substitute(f"{fenced}    {RAW}\n", make_ctx()) == f"{fenced}    {SQUARE}\n"
+
+
+def test_html_comments_and_raw_code_are_left_alone() -> None:
+    ctx = make_ctx()
+    page = (
+        "<!-- {{ value: nobody.x }} -->\n"
+        f"a <!-- {RAW} --> b <code>{RAW}</code> c <pre>{RAW}</pre> {RAW}\n\n"
+        "<!-- a comment\n\n{{ bogus: alpha.square }}\n\n-->\n"
+        f"<pre>\n{RAW}\n\n</pre> {RAW}\n\n"
+        f"!!! note\n\n    <!-- {RAW}\n    {RAW} -->\n"
+    )
+    out = substitute(page, ctx)
+    assert out == page.replace(f"</pre> {RAW}\n", f"</pre> {SQUARE}\n", 2)
+    assert ctx.problems == []
+    assert references(page) == [("value", "alpha.square")] * 2
+
+
+def test_unclosed_comment_is_text() -> None:
+    # Python-Markdown shows an unclosed "<!--" as text, so what follows is still substituted
+    assert substitute(f"<!-- no end\n\n{RAW}\n", make_ctx()) == f"<!-- no end\n\n{SQUARE}\n"
+
+
+def test_placeholder_across_lines_is_a_one_line_problem() -> None:
+    ctx = make_ctx()
+    out = substitute("A {{ value:\n   nobody.x\n   | .2f }} B\n", ctx)
+    assert out.startswith('A <span class="living-missing">')
+    assert ctx.problems == [f"{PAGE}: {{{{ value: nobody.x | .2f }}}}: no runner 'nobody'; known: alpha"]
