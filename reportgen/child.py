@@ -103,7 +103,7 @@ def _upstream_arg(text: str) -> tuple[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reportgen.child")
     parser.add_argument("name")
-    parser.add_argument("--registry", default="runners.registry", help="module that defines RUNNERS")
+    parser.add_argument("--registry", required=True, help="module that defines RUNNERS, e.g. PACKAGE.registry")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config", default="{}", help="JSON object of config overrides")
     parser.add_argument("--device", default="cpu")

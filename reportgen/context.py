@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 
+ARTIFACTS_DIR = "artifacts"  # under a runner's output directory: stored and sealed, never published
+
+
 class UpstreamError(LookupError):
     """A runner asked for an upstream it does not declare in `needs`, or for a file it did not write."""
 
@@ -44,6 +47,8 @@ class Upstream:
     def path(self, rel: str) -> Path:
         """A file the upstream runner wrote (e.g. trained weights); UpstreamError if it wrote none such."""
         files = self.record.get("files")
+        if isinstance(files, dict) and rel not in files and f"{ARTIFACTS_DIR}/{rel}" in files:
+            rel = f"{ARTIFACTS_DIR}/{rel}"  # written with ctx.artifact(rel)
         if isinstance(files, dict) and rel not in files:
             raise UpstreamError(f"runner {self.name} wrote no file {rel!r}; it wrote: {', '.join(sorted(files)) or 'none'}")
         target = self.directory / rel
@@ -83,6 +88,11 @@ class RunContext:
         target = self.out_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
+
+    def artifact(self, name: str) -> Path:
+        """A file kept with the result for the runners that build on this one (`Upstream.path`),
+        but not published on the site (large intermediate data, say)."""
+        return self.path(f"{ARTIFACTS_DIR}/{name}")
 
     def save_figure(self, fig: Any, name: str) -> str:
         """Save a matplotlib figure as PNG without run-dependent metadata; return its relative path."""

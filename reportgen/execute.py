@@ -69,7 +69,7 @@ class Job:
     device: str  # "auto", "cpu", "cuda", "mps"
     threads: int  # intra-op threads for the child (0: torch's default)
     timeout_s: float
-    registry: str = "runners.registry"  # the module the child finds the runner in
+    registry: str  # the module the child finds the runner in (Settings.registry)
     upstreams: dict[str, Path] = field(default_factory=dict)  # name → stored result directory
 
 

@@ -189,11 +189,14 @@ def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]
 
 
 def git_commit(root: Path) -> str:
-    """The commit the working tree is at, read from .git without running git (cheap, no subprocess)."""
-    git = root / ".git"
+    """The commit the working tree is at, read from .git without running git (cheap, no subprocess).
+    As git does, the repository is the nearest `.git` at or above `root` (an article may live in a
+    subfolder of one, as examples/ here)."""
+    top = next((d for d in [root, *root.resolve().parents] if (d / ".git").exists()), root)
+    git = top / ".git"
     try:
         if git.is_file():  # worktree: "gitdir: …"
-            git = (root / git.read_text().split(":", 1)[1].strip()).resolve()
+            git = (top / git.read_text().split(":", 1)[1].strip()).resolve()
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref:"):
             return head

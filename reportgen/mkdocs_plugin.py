@@ -26,7 +26,7 @@ from reportgen.notebooks import notebook_dir, notebook_uri
 from reportgen.pages import RESULTS_INDEX
 from reportgen.pipeline import UnknownRunner, bring_up_to_date, failure_line, load_registry
 from reportgen.report import REPORT_PAGE, REPORT_TITLE
-from reportgen.settings import EXECUTE_MODES, PLUGIN_NAME, Settings, SettingsError, make_settings
+from reportgen.settings import DEFAULT_PACKAGE, EXECUTE_MODES, PLUGIN_NAME, Settings, SettingsError, make_settings
 from reportgen.site import CSS_URI, SiteContent, add_drift_pages, assemble
 from reportgen.store import write_json_atomic
 
@@ -45,7 +45,7 @@ class LivingArticleConfig(Config):
     frozen_dir = c.Type(str, default="results")
     facts = c.Type(str, default="docs/facts.yml")
     drift_baseline = c.Type(str, default="")  # path or https:// URL; "" = the previous build's manifest
-    package = c.Type(str, default="runners")  # the article's runner package
+    package = c.Type(str, default=DEFAULT_PACKAGE)  # the article's runner package
     registry = c.Type(str, default="")  # the module defining RUNNERS; "" = <package>.registry
 
 

@@ -29,6 +29,7 @@ EXECUTE_MODES = ("stale", "never", "all")
 PROFILES = ("auto", "full", "quick")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PLUGIN_NAME = "living-article"
+DEFAULT_PACKAGE = "runners"  # where an article keeps its runners unless its mkdocs.yml says otherwise
 
 
 class SettingsError(ValueError):
@@ -47,8 +48,8 @@ class Settings:
     profile: str = "auto"  # training budget for runners with a profile: auto | full | quick
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-runner config overrides
     drift_baseline: str = ""  # path or https:// URL of a results manifest; "" = the kept one
-    package: str = "runners"  # the article's runner package (its sources are hashed and watched)
-    registry: str = "runners.registry"  # the module defining RUNNERS
+    package: str = DEFAULT_PACKAGE  # the article's runner package (its sources are hashed and watched)
+    registry: str = f"{DEFAULT_PACKAGE}.registry"  # the module defining RUNNERS
     language: str = "en"  # of everything reportgen writes on a page (theme.language)
 
     @property
@@ -122,7 +123,7 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
     cache = Path(env.get("LIVING_CACHE_DIR") or options.get("cache_dir") or ".living/cache")
     frozen = Path(options.get("frozen_dir") or "results")
     facts = Path(options.get("facts") or "docs/facts.yml")
-    package = str(options.get("package") or "runners")
+    package = str(options.get("package") or DEFAULT_PACKAGE)
     if not package.isidentifier():
         raise SettingsError(f"package {package!r} is not a Python package name")
     registry = str(options.get("registry") or f"{package}.registry")

@@ -160,6 +160,9 @@ def test_git_commit_from_loose_ref(tmp_path: Path) -> None:
     (git / "HEAD").write_text("ref: refs/heads/main\n")
     (git / "refs" / "heads" / "main").write_text(SHA + "\n")
     assert git_commit(tmp_path) == SHA
+    article = tmp_path / "examples" / "article"  # an article in a subfolder of the repository
+    article.mkdir(parents=True)
+    assert git_commit(article) == SHA
 
 
 def test_git_commit_from_packed_refs(tmp_path: Path) -> None:

@@ -205,3 +205,27 @@ def test_the_cli_shows_the_pipeline_and_why_a_runner_was_not_run(tmp_path: Path,
     out = capsys.readouterr().out
     assert "writer             FAILED   ran" in out
     assert "reader             missing  blocked  ← upstream writer failed: ValueError: no weights today" in out
+
+
+def test_a_blocked_runner_has_a_page_that_says_why_and_strict_fails(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = project(tmp_path / "p")
+    (root / "runners" / "writer.py").write_text(FAILING_WRITER, encoding="utf-8")
+
+    def build(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "-d", str(root / "site"), *extra], cwd=root,
+            capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300,
+        )
+
+    proc = build()
+    assert proc.returncode == 0, proc.stderr  # the rest of the site builds
+    assert "runner reader not run: upstream writer failed: ValueError: no weights today" in proc.stderr
+    reader = (root / "site" / "results" / "reader" / "index.html").read_text(encoding="utf-8")
+    assert "writer" in reader and "ValueError: no weights today" in reader
+    assert (root / "site" / "results" / "alpha" / "index.html").is_file()
+    strict = build("--strict")
+    assert strict.returncode != 0 and "runner reader not run" in strict.stderr

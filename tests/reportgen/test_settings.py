@@ -167,3 +167,17 @@ def test_global_profile_applies_to_runners_with_profiles_only() -> None:
     assert make_settings(ROOT, {}, {}).overrides("cnn", profiles=True) == {}  # auto: nothing forced
     with pytest.raises(SettingsError, match="profile 'fast' is not one of auto, full, quick"):
         make_settings(ROOT, {}, {"LIVING_PROFILE": "fast"})
+
+
+def test_the_article_package_registry_and_language(tmp_path: Path) -> None:
+    default = make_settings(ROOT, {}, {})
+    assert (default.package, default.registry, default.language) == ("runners", "runners.registry", "en")
+    own = make_settings(ROOT, {"package": "pi_runners", "language": "zh"}, {})
+    assert (own.package, own.registry, own.language) == ("pi_runners", "pi_runners.registry", "zh")
+    assert make_settings(ROOT, {"package": "pi", "registry": "pi.runners_list"}, {}).registry == "pi.runners_list"
+    with pytest.raises(SettingsError, match="not a Python package name"):
+        make_settings(ROOT, {"package": "my-runners"}, {})
+    yml = tmp_path / "mkdocs.yml"
+    yml.write_text("site_name: X\ntheme:\n  name: material\n  language: zh\nplugins:\n  - living-article:\n      package: art\n")
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.package, settings.registry, settings.language) == ("art", "art.registry", "zh")

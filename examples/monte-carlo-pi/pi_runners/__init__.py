@@ -1,0 +1,1 @@
+"""The runners of the example article "Estimating π with random points" (see registry.py)."""
