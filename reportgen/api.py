@@ -181,19 +181,20 @@ class Result:
         self.claims.append(claim)
         return claim
 
-    def not_computable(
-        self, id: str, *, source: str, statement: str, article: str, reason: str, computed: Any = None
-    ) -> Claim:
-        """The article states a value that cannot be computed from what it gives (say why)."""
-        claim = Claim(id, source, statement, article, plain(computed), "not_computable", None, reason)
-        self.claims.append(claim)
-        return claim
+    def not_computable(self, id: str, **kwargs: Any) -> Claim:
+        """The article states a value that cannot be computed from what it gives (say why):
+        keywords source, statement, article, reason, and optionally computed."""
+        return self._judged(id, "not_computable", **kwargs)
 
-    def contradictory(
-        self, id: str, *, source: str, statement: str, article: str, reason: str, computed: Any = None
+    def contradictory(self, id: str, **kwargs: Any) -> Claim:
+        """The article's own statements contradict each other (say which and how); the keywords
+        of `not_computable`."""
+        return self._judged(id, "contradictory", **kwargs)
+
+    def _judged(
+        self, id: str, verdict: Verdict, *, source: str, statement: str, article: str, reason: str, computed: Any = None
     ) -> Claim:
-        """The article's own statements contradict each other (say which and how)."""
-        claim = Claim(id, source, statement, article, plain(computed), "contradictory", None, reason)
+        claim = Claim(id, source, statement, article, plain(computed), verdict, None, reason)
         self.claims.append(claim)
         return claim
 

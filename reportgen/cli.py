@@ -144,7 +144,7 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     outcomes = bring_up_to_date(settings, log=_print_log)
-    content = assemble(outcomes, load_facts(settings.facts_file))
+    content = assemble(outcomes, load_facts(settings.facts_file), language=settings.language)
     add_drift_pages(content, drift_since_baseline(outcomes, settings, log=_print_log))
     for path in write_pages(content, Path(args.out)):
         print(path)
@@ -157,7 +157,8 @@ def _current(settings: Settings) -> dict[str, Outcome]:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    print(render_report_text(report_rows([view_of(o) for o in _current(settings).values()])), end="")
+    views = [view_of(o, settings.language) for o in _current(settings).values()]
+    print(render_report_text(report_rows(views), settings.language), end="")
     return 0
 
 
@@ -166,7 +167,7 @@ def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
     if baseline and "://" not in baseline:
         baseline = str(Path(baseline).absolute())  # a path on the command line is relative to where it is typed
     drift = drift_since_baseline(_current(settings), settings, baseline, _print_log)
-    print(render_drift_text(drift.changes, drift.baseline), end="")
+    print(render_drift_text(drift.changes, drift.baseline, settings.language), end="")
     return 1 if args.fail_on_drift and drift.changes else 0
 
 

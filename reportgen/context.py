@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 ARTIFACTS_DIR = "artifacts"  # under a runner's output directory: stored and sealed, never published
 
 

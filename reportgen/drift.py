@@ -1,4 +1,4 @@
-"""Drift (结果漂移): this build's results manifest compared with an earlier one.
+"""Drift: this build's results manifest compared with an earlier one.
 
 Each build publishes `results/manifest.json` (see reportgen.manifest) and compares it with a
 baseline: the previous build's manifest (`.living/manifest.json` beside the cache), or a file or
@@ -22,14 +22,14 @@ from typing import Any
 
 from reportgen import markdown as md
 from reportgen.fingerprint import git_commit
+from reportgen.i18n import DEFAULT, VERDICT_ICONS, Texts, texts_for
 from reportgen.manifest import build_manifest, is_manifest, number
 from reportgen.pipeline import Log, Outcome
-from reportgen.render import RESULTS_DIR, VERDICT_LABELS
+from reportgen.render import RESULTS_DIR
 from reportgen.report import text_table
 from reportgen.settings import Settings
 
 DRIFT_PAGE = f"{RESULTS_DIR}/drift.md"
-DRIFT_TITLE = "结果漂移"
 FETCH_TIMEOUT_S = 10.0
 MAX_MANIFEST_BYTES = 20_000_000
 
@@ -202,8 +202,6 @@ def drift_since_baseline(
 
 # ---- render ---------------------------------------------------------------------------------
 
-STATUS_TEXT = {"ok": "成功", "error": "失败", "missing": "无结果"}
-
 
 def _value(value: Any) -> str:
     if isinstance(value, float):
@@ -215,72 +213,71 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else format(value * 100, "+.3g") + "%"
 
 
-def _item(change: Change) -> str:
+def _item(change: Change, t: Texts) -> str:
     if change.kind.startswith("claim") or change.kind == "verdict":
-        return f"核对 {change.name}"
-    return change.name or "（整个运行器）"
+        return t("drift.claim", name=change.name)
+    return change.name or t("drift.whole")
 
 
-def _verdict(value: Any) -> str:
-    return " ".join(VERDICT_LABELS[value]) if value in VERDICT_LABELS else _value(value)
+def _verdict(value: Any, t: Texts) -> str:
+    return t.verdict(value) if value in VERDICT_ICONS else _value(value)
 
 
-def drift_sections(changes: list[Change]) -> list[tuple[str, list[str], list[list[str]]]]:
+def _status(value: Any, t: Texts) -> str:
+    # a manifest's statuses, in the words of the run report; anything else (a baseline is outside data) as it is
+    return t(f"report.status.{value}") if value in ("ok", "error", "missing") else _value(value)
+
+
+def drift_sections(changes: list[Change], language: str = DEFAULT) -> list[tuple[str, list[str], list[list[str]]]]:
     """The changes grouped as (heading, header, rows of text), empty groups left out."""
+    t = texts_for(language)
     moved, verdicts, comings, states = [], [], [], []
     for c in changes:
         if c.kind.endswith("_drift"):
             rel = _percent(relative_change(c.before, c.after))
-            moved.append([c.runner, _item(c), _value(c.before), _value(c.after), rel])
+            moved.append([c.runner, _item(c, t), _value(c.before), _value(c.after), rel])
         elif c.kind == "verdict":
-            verdicts.append([c.runner, _item(c), _verdict(c.before), _verdict(c.after)])
+            verdicts.append([c.runner, _item(c, t), _verdict(c.before, t), _verdict(c.after, t)])
         elif c.kind.endswith(("_added", "_removed")):
             added = c.kind.endswith("_added")
             value = _value(c.after if added else c.before)
-            comings.append([c.runner, _item(c), "新增" if added else "移除", value])
-        else:  # status or device
-            before, after = (STATUS_TEXT.get(v, _value(v)) for v in (c.before, c.after))
-            states.append([c.runner, "状态" if c.kind == "status" else "设备", before, after])
+            comings.append([c.runner, _item(c, t), t("drift.added" if added else "drift.removed"), value])
+        elif c.kind == "status":
+            states.append([c.runner, t("col.status"), _status(c.before, t), _status(c.after, t)])
+        else:  # device
+            states.append([c.runner, t("col.device"), _value(c.before), _value(c.after)])
+    runner, before, after = t("col.runner"), t("col.before"), t("col.after")
     sections = [
-        ("超出容差的数值变化", ["运行器", "指标", "之前", "之后", "相对变化"], moved),
-        ("核对结论的变化", ["运行器", "核对", "之前", "之后"], verdicts),
-        ("新增与移除", ["运行器", "项目", "变化", "值"], comings),
-        ("运行状态与设备", ["运行器", "项目", "之前", "之后"], states),
+        (t("drift.moved"), [runner, t("col.metric"), before, after, t("col.relative")], moved),
+        (t("drift.verdicts"), [runner, t("col.claim"), before, after], verdicts),
+        (t("drift.comings"), [runner, t("col.item"), t("col.change"), t("col.value")], comings),
+        (t("drift.states"), [runner, t("col.item"), before, after], states),
     ]
     return [s for s in sections if s[2]]
 
 
-NO_BASELINE = (
-    "没有可比较的基线（no baseline）：这可能是第一次构建，或基线文件或地址无法读取。"
-    "下一次构建将与本次的清单比较。"
-)
-UNCHANGED = "自基线以来没有变化：所有数值都在容差之内，运行器、指标和核对结论都与基线相同。"
-TOLERANCE_NOTE = (
-    "容差：不使用加速设备的运行器（CPU 上的 float64 计算）为相对 1e-6，训练运行器为相对 2%，"
-    "另有很小的绝对下限；计时类指标（如 train_seconds）不比较。"
-)
-
-
-def _intro(changes: list[Change], meta: dict[str, str] | None) -> list[str]:
+def _intro(changes: list[Change], meta: dict[str, str] | None, t: Texts) -> list[str]:
     if meta is None:
-        return [NO_BASELINE]
-    commit, date = meta["commit"][:12] or "未知", meta["date"] or "未知"
-    lines = [f"基线：{meta['source']}（提交 {commit}，其中最新的结果完成于 {date}）。", TOLERANCE_NOTE]
-    return [*lines, f"与基线相比有 {len(changes)} 处变化。" if changes else UNCHANGED]
+        return [t("drift.no_baseline")]
+    unknown = t("drift.unknown")
+    commit, date = meta["commit"][:12] or unknown, t.date(meta["date"], unknown)
+    lines = [t("drift.baseline", source=meta["source"], commit=commit, date=date), t("drift.tolerance")]
+    return [*lines, t("drift.count", count=len(changes)) if changes else t("drift.unchanged")]
 
 
-def render_drift_page(changes: list[Change], baseline_meta: dict[str, str] | None) -> str:
-    parts = [f"# {DRIFT_TITLE}", ""]
-    for line in _intro(changes, baseline_meta):
+def render_drift_page(changes: list[Change], baseline_meta: dict[str, str] | None, language: str = DEFAULT) -> str:
+    t = texts_for(language)
+    parts = [f"# {t('drift.title')}", ""]
+    for line in _intro(changes, baseline_meta, t):
         parts += [md.text(line), ""]
-    parts += ["本次构建的结果清单（机器可读）：[manifest.json](manifest.json)。", ""]
-    for heading, header, rows in drift_sections(changes):
-        parts += [f"## {heading}", "", md.table(header, rows), ""]
+    parts += [t("drift.manifest"), ""]
+    for heading, header, rows in drift_sections(changes, language):
+        parts += [f"## {heading}", "", md.table(header, rows, t), ""]
     return "\n".join(parts)
 
 
-def render_drift_text(changes: list[Change], baseline_meta: dict[str, str] | None) -> str:
-    parts = [*_intro(changes, baseline_meta)]
-    for heading, header, rows in drift_sections(changes):
+def render_drift_text(changes: list[Change], baseline_meta: dict[str, str] | None, language: str = DEFAULT) -> str:
+    parts = [*_intro(changes, baseline_meta, texts_for(language))]
+    for heading, header, rows in drift_sections(changes, language):
         parts += ["", heading, text_table(header, rows)]
     return "\n".join(parts) + "\n"

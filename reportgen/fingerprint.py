@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from reportgen.i18n import ABSENT, Message, term
 from reportgen.probes import environment
 from reportgen.sources import closure_digests
 from reportgen.spec import RunnerSpec, module_file
@@ -152,40 +153,43 @@ def fingerprint(
 
 
 def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
-    """Human-readable reasons why a stored result no longer matches (for `reportgen status`)."""
+    """Human-readable reasons why a stored result no longer matches (for `reportgen status`): English
+    strings that are Messages (reportgen.i18n), so a page shows them in its own language."""
     if not old:
-        return ["no stored result"]
+        return [Message("reason.none")]
     reasons: list[str] = []
     old_files, new_files = old["code"]["files"], new["code"]["files"]
     for rel in sorted(set(old_files) | set(new_files)):
         if rel not in old_files:
-            reasons.append(f"{rel} is new")
+            reasons.append(Message("reason.new_file", path=rel))
         elif rel not in new_files:
-            reasons.append(f"{rel} no longer used")
+            reasons.append(Message("reason.unused_file", path=rel))
         elif old_files[rel] != new_files[rel]:
-            reasons.append(f"{rel} changed")
+            reasons.append(Message("reason.changed_file", path=rel))
     if old["code"]["config"] != new["code"]["config"]:
-        reasons.append(f"config {canonical_json(old['code']['config'])} → {canonical_json(new['code']['config'])}")
+        configs = canonical_json(old["code"]["config"]), canonical_json(new["code"]["config"])
+        reasons.append(Message("reason.config", before=configs[0], after=configs[1]))
     if old["code"].get("protocol") != new["code"].get("protocol"):
-        reasons.append("result format changed")
+        reasons.append(Message("reason.protocol"))
     old_up, new_up = old["code"].get("upstream") or {}, new["code"].get("upstream") or {}
-    reasons += [f"upstream {name} changed" for name in sorted(set(old_up) | set(new_up)) if old_up.get(name) != new_up.get(name)]
+    reasons += [Message("reason.upstream", name=name) for name in sorted(set(old_up) | set(new_up)) if old_up.get(name) != new_up.get(name)]
     old_machine, new_machine = old["env"].get("machine") or {}, new["env"].get("machine") or {}
     for key in sorted(set(old_machine) | set(new_machine)):
         if old_machine.get(key) != new_machine.get(key):
-            reasons.append(f"{key} {old_machine.get(key, 'absent')} → {new_machine.get(key, 'absent')}")
+            before, after = old_machine.get(key, ABSENT), new_machine.get(key, ABSENT)
+            reasons.append(Message("reason.value", what=term(key), before=before, after=after))
     for key in ("python", "device"):
         if old["env"][key] != new["env"][key]:
-            reasons.append(f"{key} {old['env'][key]} → {new['env'][key]}")
+            reasons.append(Message("reason.value", what=term(key), before=old["env"][key], after=new["env"][key]))
     old_data, new_data = old["env"].get("data", {}), new["env"].get("data", {})
     for key in sorted(set(old_data) | set(new_data)):
         if old_data.get(key) != new_data.get(key):
-            reasons.append(f"data {key}: {old_data.get(key, 'absent')} → {new_data.get(key, 'absent')}")
+            reasons.append(Message("reason.data", name=key, before=old_data.get(key, ABSENT), after=new_data.get(key, ABSENT)))
     for name, version in new["env"]["packages"].items():
         before = old["env"]["packages"].get(name)
         if before != version:
-            reasons.append(f"{name} {before} → {version}")
-    return reasons or ["unknown"]
+            reasons.append(Message("reason.value", what=name, before=before, after=version))
+    return reasons or [Message("reason.unknown")]
 
 
 def git_commit(root: Path) -> str:

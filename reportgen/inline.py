@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from reportgen import markdown as md
 from reportgen.facts import Fact
+from reportgen.i18n import DEFAULT, texts_for
 from reportgen.render import (
     RefError,
     RunnerView,
@@ -77,6 +78,7 @@ class PageContext:
     facts: dict[str, Fact]
     problems: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)  # runners this page shows
+    language: str = DEFAULT  # of the words placeholders put on the page (theme.language)
 
 
 def _split_ref(ref: str, needs_key: bool) -> tuple[str, str]:
@@ -108,7 +110,7 @@ def render_placeholder(kind: str, ref: str, spec: str, ctx: PageContext) -> str:
     if kind == "fact":
         if ref not in ctx.facts:
             raise RefError(f"no fact {ref!r} in the facts file")
-        return fact_inline(ctx.facts[ref], ctx.page_uri)
+        return fact_inline(ctx.facts[ref], ctx.page_uri, ctx.language)
     if kind not in RUNNER_KINDS:
         raise RefError(f"unknown placeholder kind {kind!r}; use one of: fact, {', '.join(RUNNER_KINDS)}")
     needs_key, renderer = RUNNER_KINDS[kind]
@@ -131,7 +133,8 @@ def _substitute_text(segment: str, ctx: PageContext, render: Render) -> str:
             return render(match["kind"], match["ref"].strip(), match["spec"] or "", ctx)
         except RefError as exc:
             ctx.problems.append(_one_line(f"{ctx.page_uri}: {match.group(0)}: {exc}"))
-            return f'<span class="living-missing">⚠ {md.text(match.group(0))}：{md.text(str(exc))}</span>'
+            marker = texts_for(ctx.language)("marker.problem", placeholder=md.text(match.group(0)), problem=md.text(str(exc)))
+            return f'<span class="living-missing">{marker}</span>'
 
     return _COMBINED.sub(replace, segment)
 

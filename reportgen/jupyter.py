@@ -41,6 +41,7 @@ class Example:
     out_dir: Path
     device: str
     device_name: str
+    language: str = "en"  # of the project's pages: the outputs' headers use it too
 
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()
@@ -65,12 +66,13 @@ class Output:
         return self.bundle.get("text/plain", "")
 
 
-def project_runners(project: str | Path | None = None) -> dict[str, Any]:
-    """The registry of the project holding `project` (default: the working directory)."""
+def project_runners(project: str | Path | None = None) -> tuple[dict[str, Any], str]:
+    """The registry of the project holding `project` (default: the working directory), and the
+    language of its pages."""
     settings = load_settings(Path(project) if project is not None else None)
     if str(settings.root) not in sys.path:
         sys.path.insert(0, str(settings.root))  # the article's package imports from the project
-    return registry_runners(settings.registry)
+    return registry_runners(settings.registry), settings.language
 
 
 def run_example(
@@ -87,7 +89,7 @@ def run_example(
     Training runners use `device` ("auto": CUDA, then MPS, then CPU; an unavailable device falls
     back to the CPU); the others always compute on the CPU, as in the build.
     """
-    runners = project_runners(project)
+    runners, language = project_runners(project)
     if name not in runners:
         raise ValueError(f"unknown example {name!r}; known: {', '.join(sorted(runners))}")
     spec = runners[name]
@@ -105,19 +107,19 @@ def run_example(
     ctx = RunContext(out_dir=out, device=used, device_name=device_name, seed=seed,
                      upstreams={n: given[n].as_upstream() for n in spec.needs})
     result = module.run(config, ctx)
-    return Example(name, config, result, out, used, device_name)
+    return Example(name, config, result, out, used, device_name, language)
 
 
 def metrics_output(example: Example) -> Output:
-    return Output(notebooks.metrics_bundle(example.to_json()))
+    return Output(notebooks.metrics_bundle(example.to_json(), example.language))
 
 
 def claims_output(example: Example) -> Output:
-    return Output(notebooks.claims_bundle(example.to_json()))
+    return Output(notebooks.claims_bundle(example.to_json(), example.language))
 
 
 def table_output(example: Example, name: str) -> Output:
-    return Output(notebooks.table_bundle(example.to_json(), name))
+    return Output(notebooks.table_bundle(example.to_json(), name, example.language))
 
 
 def figure_output(example: Example, name: str) -> Output:

@@ -8,6 +8,8 @@ import posixpath
 import re
 from typing import Any
 
+from reportgen.i18n import DEFAULT_TEXTS, Texts
+
 # Characters that Markdown, arithmatex ($) or our placeholders ({{ }}) would interpret anywhere
 # in a line. They become numeric entities, which Markdown passes through and the browser shows
 # as the character. (Line-start markers such as "-" or "#" cannot occur: escaped text is always
@@ -22,10 +24,11 @@ def text(value: Any) -> str:
     return escaped.replace("\n", "<br>")
 
 
-def number(value: Any, spec: str = "") -> str:
-    """Format a result value deterministically (a format spec such as ".4f" wins)."""
+def number(value: Any, spec: str = "", texts: Texts = DEFAULT_TEXTS) -> str:
+    """Format a result value deterministically (a format spec such as ".4f" wins); a boolean is a
+    word of the page's language."""
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return texts.yes_no(value)
     if isinstance(value, (int, float)) and spec:
         return format(value, spec)
     if isinstance(value, int):
@@ -41,21 +44,24 @@ def number(value: Any, spec: str = "") -> str:
     return str(value)
 
 
-def cell(value: Any, spec: str = "") -> str:
+def cell(value: Any, spec: str = "", texts: Texts = DEFAULT_TEXTS) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return number(value, spec)
-    return text(number(value))
+    return text(number(value, texts=texts))
 
 
-def table(columns: list[str], rows: list[list[Any]]) -> str:
-    """A pipe table with every cell escaped."""
+def markup_table(header: list[str], rows: list[list[str]]) -> str:
+    """A pipe table of cells that are Markdown already (the caller escaped what needs it)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def table(columns: list[str], rows: list[list[Any]], texts: Texts = DEFAULT_TEXTS) -> str:
+    """A pipe table with every cell escaped (booleans in the page's language)."""
     if not columns:
         return ""
-    lines = ["| " + " | ".join(text(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        padded = list(row) + [None] * (len(columns) - len(row))
-        lines.append("| " + " | ".join(cell(v) for v in padded[: len(columns)]) + " |")
-    return "\n".join(lines)
+    padded = [(list(row) + [None] * (len(columns) - len(row)))[: len(columns)] for row in rows]
+    return markup_table([text(c) for c in columns], [[cell(v, texts=texts) for v in row] for row in padded])
 
 
 def code_block(content: str, language: str = "text", title: str = "") -> str:

@@ -19,20 +19,27 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import is_markdown_file
 
-from reportgen.drift import DRIFT_PAGE, DRIFT_TITLE, drift_since_baseline
+from reportgen.drift import DRIFT_PAGE, drift_since_baseline
 from reportgen.facts import FactsError, load_facts
+from reportgen.i18n import FALLBACK, supported, texts_for
 from reportgen.inline import PageContext, substitute
 from reportgen.notebooks import notebook_dir, notebook_uri
 from reportgen.pages import RESULTS_INDEX
 from reportgen.pipeline import UnknownRunner, bring_up_to_date, failure_line, load_registry
-from reportgen.report import REPORT_PAGE, REPORT_TITLE
-from reportgen.settings import DEFAULT_PACKAGE, EXECUTE_MODES, PLUGIN_NAME, Settings, SettingsError, make_settings
+from reportgen.report import REPORT_PAGE
+from reportgen.settings import (
+    DEFAULT_PACKAGE,
+    EXECUTE_MODES,
+    PLUGIN_NAME,
+    Settings,
+    SettingsError,
+    make_settings,
+)
 from reportgen.site import CSS_URI, SiteContent, add_drift_pages, assemble
 from reportgen.store import write_json_atomic
 
 log = logging.getLogger("mkdocs.plugins.living-article")
 JUPYTER_PLUGIN = "mkdocs-jupyter"
-NOTEBOOKS_TITLE = "笔记本"
 
 
 class LivingArticleConfig(Config):
@@ -72,17 +79,18 @@ def _holds(item: Any, uri: str) -> bool:
     return target == uri or (isinstance(target, list) and any(_holds(t, uri) for t in target))
 
 
-def add_notebooks_to_nav(nav: list[Any], pages: list[tuple[str, str]]) -> None:
-    """A 笔记本 section after the one holding results/index.md (else at the end), in place; idempotent."""
+def add_notebooks_to_nav(nav: list[Any], pages: list[tuple[str, str]], section: str) -> None:
+    """A notebooks section (titled `section`) after the one holding results/index.md (else at the
+    end), in place; idempotent."""
     entries = [{title: uri} for title, uri in pages if not any(_holds(item, uri) for item in nav)]
     if not entries:
         return
     for item in nav:
-        if isinstance(item, dict) and isinstance(item.get(NOTEBOOKS_TITLE), list):
-            item[NOTEBOOKS_TITLE].extend(entries)
+        if isinstance(item, dict) and isinstance(item.get(section), list):
+            item[section].extend(entries)
             return
     at = next((i + 1 for i, item in enumerate(nav) if _holds(item, RESULTS_INDEX)), len(nav))
-    nav.insert(at, {NOTEBOOKS_TITLE: entries})
+    nav.insert(at, {section: entries})
 
 
 def _renders_notebooks(config: Any) -> bool:
@@ -127,8 +135,11 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             registry = load_registry(self.settings)
         except UnknownRunner as exc:
             raise PluginError(f"living-article: {exc}") from exc
+        if not supported(self.settings.language):
+            log.info(f"living-article: no texts in language {self.settings.language!r}; the pages use {FALLBACK!r}")
+        texts = texts_for(self.settings.language)
         if config.nav is not None:
-            build_pages = [(REPORT_TITLE, REPORT_PAGE), (DRIFT_TITLE, DRIFT_PAGE)]
+            build_pages = [(texts("report.title"), REPORT_PAGE), (texts("drift.title"), DRIFT_PAGE)]
             runner_pages = [(s.title, f"results/{s.name}.md") for s in registry.values()]
             add_result_pages_to_nav(config.nav, build_pages + runner_pages)
         config.extra_css.append(CSS_URI)
@@ -141,7 +152,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             outcomes = bring_up_to_date(self.settings, log=_log)
         except (FactsError, UnknownRunner) as exc:
             raise PluginError(f"living-article: {exc}") from exc
-        self.site = assemble(outcomes, facts, notebook_dir(self.settings.cache_dir))
+        self.site = assemble(outcomes, facts, notebook_dir(self.settings.cache_dir), self.settings.language)
         self.facts = facts
         drift = drift_since_baseline(outcomes, self.settings, log=_log)
         add_drift_pages(self.site, drift)
@@ -168,7 +179,8 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
                 files.append(_file(config, uri, path))
         if config.nav is not None and _renders_notebooks(config):  # the nav is built after on_files
             views = self.site.views.values()
-            add_notebooks_to_nav(config.nav, [(v.title, notebook_uri(v.name)) for v in views if notebook_uri(v.name) in self.site.files])
+            notebooks = [(v.title, notebook_uri(v.name)) for v in views if notebook_uri(v.name) in self.site.files]
+            add_notebooks_to_nav(config.nav, notebooks, texts_for(self.settings.language)("nav.notebooks"))
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Files) -> str:
@@ -176,7 +188,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         # logged text must not be read as placeholders there (and 1 MB of JSON costs time)
         if self.site is None or not is_markdown_file(page.file.src_uri):
             return markdown
-        ctx = PageContext(page.file.src_uri, self.site.views, getattr(self, "facts", {}))
+        ctx = PageContext(page.file.src_uri, self.site.views, getattr(self, "facts", {}), language=self.site.language)
         rendered = substitute(markdown, ctx)
         for problem in ctx.problems:
             log.warning(f"living-article: {problem}")

@@ -1,10 +1,10 @@
 """Executed Jupyter notebooks built from the build's own records: no second computation.
 
 Each runner with a successful record gets an nbformat v4 notebook whose code cells call
-`runners.notebook` (so a reader can rerun it) and whose outputs are the recorded run's: its
+`reportgen.jupyter` (so a reader can rerun it) and whose outputs are the recorded run's: its
 captured stdout/stderr, and its metrics, claims, tables, figures (PNG from the entry directory)
-and texts. The output bundles are built by the functions below, which `runners.notebook` also
-uses for a rerun, so a rerun shows its numbers the same way. Plain data in, plain data out;
+and texts. The output bundles are built by the functions below, which `reportgen.jupyter` also
+uses for a rerun, so a rerun shows its numbers the same way (in the language it is given). Plain data in, plain data out;
 deterministic JSON (sorted keys, cell ids from the runner name and position).
 """
 
@@ -13,17 +13,19 @@ from __future__ import annotations
 import base64
 import html
 import json
+import keyword
 import os
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reportgen import markdown as md
-from reportgen.render import ORIGIN_LABELS, VERDICT_LABELS, RunnerView, computed_text
+from reportgen.i18n import DEFAULT, DEFAULT_TEXTS, Texts, texts_for
+from reportgen.render import CLAIM_COLUMNS, RunnerView, claim_cells, source_line
 
 NOTEBOOKS_DIR = "notebooks"
 Bundle = dict[str, str]  # MIME type → data, as in a display_data output
-CLAIM_COLUMNS = ["出处", "文章原文", "文章数值", "本机计算", "结论", "说明"]
 
 
 def notebook_uri(name: str) -> str:
@@ -41,34 +43,36 @@ def notebook_dir(cache_dir: Path) -> Path:
     return cache_dir.parent / NOTEBOOKS_DIR
 
 
-# --- output bundles (shared with runners.notebook) -------------------------------------------
+# --- output bundles (shared with reportgen.jupyter) -------------------------------------------
 
 
-def _esc(value: Any) -> str:
-    return html.escape(md.number(value), quote=True)
+def _esc(value: Any, texts: Texts = DEFAULT_TEXTS) -> str:
+    return html.escape(md.number(value, texts=texts), quote=True)
 
 
-def html_table(columns: list[str], rows: list[list[Any]], caption: str = "") -> str:
+def html_table(columns: list[str], rows: list[list[Any]], caption: str = "", texts: Texts = DEFAULT_TEXTS) -> str:
     """An HTML table with every cell escaped (runner output is never markup)."""
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(v, texts)}</td>" for v in row) + "</tr>" for row in rows)
     cap = f"<p>{_esc(caption)}</p>" if caption else ""  # above the table, outside its scroll area
     return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def plain_table(columns: list[str], rows: list[list[Any]], caption: str = "") -> str:
+def plain_table(columns: list[str], rows: list[list[Any]], caption: str = "", texts: Texts = DEFAULT_TEXTS) -> str:
     lines = [caption] if caption else []
     lines += [" | ".join(str(c) for c in columns)]
-    lines += [" | ".join(md.number(v) for v in row) for row in rows]
+    lines += [" | ".join(md.number(v, texts=texts) for v in row) for row in rows]
     return "\n".join(lines)
 
 
-def _table_bundle(columns: list[str], rows: list[list[Any]], caption: str = "", empty: str = "") -> Bundle:
+def _table_bundle(
+    columns: list[str], rows: list[list[Any]], caption: str = "", empty: str = "", texts: Texts = DEFAULT_TEXTS
+) -> Bundle:
     if not rows and empty:
         return {"text/html": f"<p>{_esc(empty)}</p>", "text/plain": empty}
     return {
-        "text/html": html_table(columns, rows, caption),
-        "text/plain": plain_table(columns, rows, caption),
+        "text/html": html_table(columns, rows, caption, texts),
+        "text/plain": plain_table(columns, rows, caption, texts),
     }
 
 
@@ -79,32 +83,22 @@ def _item(result: dict[str, Any], section: str, name: str) -> Any:
     return items[name]
 
 
-def metrics_bundle(result: dict[str, Any]) -> Bundle:
-    metrics = result.get("metrics") or {}
-    return _table_bundle(["名称", "值"], [[k, metrics[k]] for k in sorted(metrics)], empty="（没有指标。）")
+def metrics_bundle(result: dict[str, Any], language: str = DEFAULT) -> Bundle:
+    t, metrics = texts_for(language), result.get("metrics") or {}
+    rows = [[k, metrics[k]] for k in sorted(metrics)]
+    return _table_bundle([t("col.name"), t("col.value")], rows, empty=t("nb.no_metrics"), texts=t)
 
 
-def claims_bundle(result: dict[str, Any]) -> Bundle:
-    rows = []
-    for claim in result.get("claims") or []:
-        icon, label = VERDICT_LABELS[claim["verdict"]]
-        computed = "—" if claim.get("computed") is None else computed_text(claim)
-        rows.append(
-            [
-                claim["source"],
-                claim["statement"],
-                claim["article"],
-                computed,
-                f"{icon} {label}",
-                claim.get("reason", ""),
-            ]
-        )
-    return _table_bundle(CLAIM_COLUMNS, rows, empty="（没有可核对的数值。）")
+def claims_bundle(result: dict[str, Any], language: str = DEFAULT) -> Bundle:
+    t = texts_for(language)
+    rows = [claim_cells(claim, t) for claim in result.get("claims") or []]
+    return _table_bundle([t(c) for c in CLAIM_COLUMNS], rows, empty=t("claims.none"), texts=t)
 
 
-def table_bundle(result: dict[str, Any], name: str) -> Bundle:
+def table_bundle(result: dict[str, Any], name: str, language: str = DEFAULT) -> Bundle:
     tab = _item(result, "tables", name)
-    return _table_bundle(list(tab["columns"]), [list(r) for r in tab["rows"]], tab.get("caption") or "")
+    rows = [list(r) for r in tab["rows"]]
+    return _table_bundle(list(tab["columns"]), rows, tab.get("caption") or "", texts=texts_for(language))
 
 
 def figure_bundle(result: dict[str, Any], name: str, directory: Path) -> Bundle:
@@ -149,74 +143,105 @@ def _display(bundle: Bundle) -> dict[str, Any]:
     return {"data": data, "metadata": {}, "output_type": "display_data"}
 
 
-def run_source(name: str, overrides: dict[str, Any], device: str | None, shows: list[str]) -> str:
-    """The code that reproduces the run: the runner, the overrides the build passed, and its device;
-    it imports the `show_*` functions the later cells use (two short lines, readable on the page)."""
-    literal = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(overrides.items())) + "}"
-    device_arg = f", device={device!r}" if device else ""
+@dataclass(frozen=True)
+class RunCall:
+    """One `run_example(...)` of a notebook: the runner, the overrides the build passed, its device."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None  # only for runners whose results depend on the device
+
+    def source(self, upstreams: str = "") -> str:
+        literal = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(self.overrides.items())) + "}"
+        device_arg = f", device={self.device!r}" if self.device else ""
+        return f"run_example({self.name!r}, {literal}{device_arg}{upstreams})"
+
+
+def run_call(name: str, record: dict[str, Any] | None, uses_device: bool) -> RunCall:
+    """The call that repeats the run `record` holds (no record: the runner's defaults)."""
+    record = record or {}
+    overrides = ((record.get("inputs") or {}).get("code") or {}).get("config") or {}
+    device = (record.get("provenance") or {}).get("device") if uses_device else None
+    return RunCall(name, dict(overrides), device)
+
+
+def _variable(name: str, index: int) -> str:
+    """The name an upstream's example gets in the run cell (its own, unless Python or the cell has it)."""
+    taken = name in ("result", "run_example") or name.startswith("show_") or keyword.iskeyword(name)
+    return name if name.isidentifier() and not taken else f"upstream_{index}"
+
+
+def run_source(call: RunCall, shows: list[str], upstreams: list[RunCall] | tuple[RunCall, ...] = ()) -> str:
+    """The code that reproduces the run: the upstreams it builds on first, then the runner with the
+    overrides the build passed and its device; it imports the `show_*` functions the later cells
+    use (two short lines, readable on the page)."""
     used = sorted(set(shows))
     lines = [f"from reportgen.jupyter import {', '.join(['run_example', *used[:2]])}"]
     if used[2:]:
         lines.append(f"from reportgen.jupyter import {', '.join(used[2:])}")
-    return "\n".join([*lines, "", f"result = run_example({name!r}, {literal}{device_arg})"])
+    names = [_variable(up.name, i) for i, up in enumerate(upstreams, 1)]
+    runs = [f"{var} = {up.source()}" for var, up in zip(names, upstreams, strict=True)]
+    given = ", ".join(f"{up.name!r}: {var}" for var, up in zip(names, upstreams, strict=True))
+    return "\n".join([*lines, "", *runs, "result = " + call.source(f", upstreams={{{given}}}" if given else "")])
 
 
 def intro(view: RunnerView) -> str:
-    prov = (view.record or {}).get("provenance", {})
-    device = f"{prov.get('device_name') or '?'}（{prov.get('device') or '?'}）"
+    t, prov = view.texts, (view.record or {}).get("provenance", {})
+    device = t.paren(prov.get("device_name") or "?", prov.get("device") or "?")
+    commit = str(prov.get("git_commit", "?")).replace("`", "")
+    when = md.text(t.date(prov.get("finished_at"), "?"))
     lines = [
-        f"# {md.text(view.title)} · Jupyter 笔记本",  # "jupyter": an ASCII anchor (see build_notebook)
+        f"# {t('nb.title', title=md.text(view.title))}",  # "Jupyter": an ASCII anchor (see build_notebook)
         "",
-        f"文章出处：{md.text(view.source)} · 运行器：`{view.name}`",
+        source_line(view),
         "",
-        f"下面各单元格的输出记录自本站构建时对下列代码的那次运行：{md.text(prov.get('finished_at', '?'))}（UTC）"
-        f"在 {md.text(device)} 上运行，代码提交 `{str(prov.get('git_commit', '?')).replace('`', '')}`。"
-        "网站页面上的数值与这里的输出来自同一次运行，没有另行计算。",
+        t("nb.recorded", when=when, device=md.text(device), commit=commit),
         "",
-        "重新运行：在项目根目录安装本项目（`python -m pip install -e .`），在该目录下用 Jupyter 打开本笔记本，"
-        "再依次运行各单元格。换一台设备运行时，训练类示例的数值可能略有不同。",
+        t("nb.rerun"),
         "",
-        f"下载本笔记本：[{view.name}.ipynb]({view.name}.ipynb)",
+        t("nb.download", name=view.name),
     ]
     if view.origin == "stale":
-        reasons = "；".join(view.reasons)
-        lines += ["", f"注意：这是{ORIGIN_LABELS['stale']}。原因：{md.text(reasons)}"]
+        lines += ["", t("nb.stale", origin=t.origin("stale"), reasons=md.text(t.join(view.reasons)))]
     return "\n".join(lines)
 
 
-def build_notebook(view: RunnerView, directory: Path, uses_device: bool = False) -> dict[str, Any] | None:
+def build_notebook(
+    view: RunnerView, directory: Path, uses_device: bool = False, upstreams: list[RunCall] | tuple[RunCall, ...] = ()
+) -> dict[str, Any] | None:
     """The executed notebook of a successful record (None for a failed or missing one).
 
     `directory` holds the record's files (the cache entry); figures are embedded from it.
+    `upstreams`: how to repeat the runs of the runners it builds on (`view.needs`), run first.
     """
     if not view.ok or view.record is None:
         return None
-    record, result, name = view.record, view.result, view.name
-    overrides = ((record.get("inputs") or {}).get("code") or {}).get("config") or {}
-    device = (record.get("provenance") or {}).get("device") if uses_device else None
+    record, result, name, t = view.record, view.result, view.name, view.texts
     streams = [
         {"name": stream, "output_type": "stream", "text": _lines(record[stream])}
         for stream in ("stdout", "stderr")
         if record.get(stream)
     ]
+    lang = view.language
     steps: list[tuple[str, str, list[dict[str, Any]]]] = [
-        ("## 指标（metrics）", "show_metrics(result)", [_display(metrics_bundle(result))]),
-        ("## 文章中的数值与核对（claims）", "show_claims(result)", [_display(claims_bundle(result))]),
+        (f"## {t('nb.metrics')}", "show_metrics(result)", [_display(metrics_bundle(result, lang))]),
+        (f"## {t('nb.claims')}", "show_claims(result)", [_display(claims_bundle(result, lang))]),
     ]
-    for section, label, show, bundle in (
-        ("tables", "表", "show_table", lambda n: table_bundle(result, n)),
-        ("figures", "图", "show_figure", lambda n: figure_bundle(result, n, directory)),
-        ("texts", "输出", "show_text", lambda n: text_bundle(result, n)),
+    for section, show, bundle in (
+        ("tables", "show_table", lambda n: table_bundle(result, n, lang)),
+        ("figures", "show_figure", lambda n: figure_bundle(result, n, directory)),
+        ("texts", "show_text", lambda n: text_bundle(result, n)),
     ):
         for item in sorted(result.get(section) or {}):
-            heading = f"## {label}：{html.escape(item)}（{section[:-1]}）"
+            # every heading has a unique ASCII part (see the `nb.*` texts): mkdocs-jupyter's TOC and
+            # nbconvert's heading ids drop other characters, and links to them would lead nowhere
+            heading = f"## {t(f'nb.{section[:-1]}', name=html.escape(item))}"
             if section == "figures" and result["figures"][item].get("caption"):
                 heading += "\n\n" + md.text(result["figures"][item]["caption"])  # an image output has no text
             steps.append((heading, f"{show}(result, {item!r})", [_display(bundle(item))]))
-    # every heading carries a unique ASCII part: mkdocs-jupyter's TOC and nbconvert's heading ids
-    # both drop non-ASCII characters, so Chinese-only headings would get links that lead nowhere
     shows = [source.split("(")[0] for _, source, _ in steps]
-    steps.insert(0, ("## 运行（run）", run_source(name, overrides, device, shows), streams))
+    source = run_source(run_call(name, record, uses_device), shows, upstreams)
+    steps.insert(0, (f"## {t('nb.run')}", source, streams))
     cells = [_markdown(f"{name}-0", intro(view))]
     for count, (heading, source, outputs) in enumerate(steps, 1):
         cells.append(_markdown(f"{name}-{len(cells)}", heading))

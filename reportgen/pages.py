@@ -11,17 +11,18 @@ from urllib.parse import quote
 
 from reportgen import markdown as md
 from reportgen.facts import Fact
+from reportgen.i18n import DEFAULT, VERDICT_ICONS, Texts, texts_for
 from reportgen.notebooks import download_uri, notebook_uri
 from reportgen.render import (
     ERRATA_PAGE,
-    ORIGIN_LABELS,
     RESULTS_DIR,
-    VERDICT_LABELS,
+    VERDICTS,
     RunnerView,
     claims_table,
     diagram_block,
     figure_block,
     provenance_table,
+    source_line,
     status_block,
     table_block,
     text_block,
@@ -35,120 +36,138 @@ def notebook_line(view: RunnerView) -> str:
     page, name = view.page, view.name
     nb = quote(md.relative(page, notebook_uri(name)), safe="/.-_~")
     download = quote(md.relative(page, download_uri(name)), safe="/.-_~")
-    return (
-        f"Jupyter 笔记本：[查看本次运行的笔记本（含输出）]({nb}) · [下载 {md.text(name)}.ipynb]({download})"
-        "（在项目根目录用 Jupyter 打开即可重新运行）"
-    )
+    return view.texts("page.notebook", page=nb, name=md.text(name), download=download)
+
+
+def _needs_line(view: RunnerView) -> list[str]:
+    links = ", ".join(f"[{md.text(n)}]({md.relative(view.page, f'{RESULTS_DIR}/{n}.md')})" for n in view.needs)
+    return [view.texts("page.needs", links=links), ""] if view.needs else []
 
 
 def runner_page(view: RunnerView, notebook: bool = False) -> str:
-    page = view.page
-    parts = [f"# {md.text(view.title)}", "", f"文章出处：{md.text(view.source)} · 运行器：`{view.name}`", ""]
+    page, t = view.page, view.texts
+    parts = [f"# {md.text(view.title)}", "", source_line(view), "", *_needs_line(view)]
     parts += [status_block(view, page), ""]
     if notebook:
         parts += [notebook_line(view), ""]
     record = view.record or {}
     if view.record is not None and not view.ok:
         error = record.get("error") or {}
-        parts += ["## 错误", "", md.code_block(error.get("traceback") or f"{error.get('type')}: {error.get('message')}", "text"), ""]
+        trace = error.get("traceback") or f"{error.get('type')}: {error.get('message')}"
+        parts += [f"## {t('page.error')}", "", md.code_block(trace, "text"), ""]
     if view.ok:
         result = view.result
-        parts += ["## 文章中的数值与核对", "", claims_table(view, False), ""]
+        parts += [f"## {t('page.claims')}", "", claims_table(view, False), ""]
         metrics = result.get("metrics", {})
         if metrics:
-            parts += ["## 指标", "", md.table(["名称", "值"], [[k, metrics[k]] for k in sorted(metrics)]), ""]
-        for name in sorted(result.get("tables", {})):
-            parts += [f"## 表：{md.text(name)}", "", table_block(view, name, page), ""]
-        for name in sorted(result.get("graphs", {})):
-            parts += [f"## 结构图：{md.text(name)}", "", diagram_block(view, name, page), ""]
-        for name in sorted(result.get("figures", {})):
-            parts += [f"## 图：{md.text(name)}", "", figure_block(view, name, page), ""]
-        for name in sorted(result.get("texts", {})):
-            parts += [f"## 输出：{md.text(name)}", "", text_block(view, name, page), ""]
-    parts += ["## 运行环境与出处", "", provenance_table(view), ""]
-    for stream, label in (("stdout", "标准输出"), ("stderr", "标准错误")):
+            rows = [[k, metrics[k]] for k in sorted(metrics)]
+            parts += [f"## {t('page.metrics')}", "", md.table([t("col.name"), t("col.value")], rows, t), ""]
+        for section, key, block in (
+            ("tables", "page.table", table_block),
+            ("graphs", "page.graph", diagram_block),
+            ("figures", "page.figure", figure_block),
+            ("texts", "page.text", text_block),
+        ):
+            for name in sorted(result.get(section, {})):
+                parts += [f"## {t(key, name=md.text(name))}", "", block(view, name, page), ""]
+    parts += [f"## {t('page.provenance')}", "", provenance_table(view), ""]
+    for stream in ("stdout", "stderr"):
         content = record.get(stream) or ""
         if content.strip():
-            parts += [md.admonition("abstract", label, md.code_block(content, "text"), collapsible=True), ""]
+            parts += [md.admonition("abstract", t(f"page.{stream}"), md.code_block(content, "text"), collapsible=True), ""]
     return "\n".join(parts)
 
 
-def results_index(views: list[RunnerView]) -> str:
-    rows = []
+def _state(view: RunnerView) -> str:
+    t = view.texts
+    if view.blocked:
+        return t("state.blocked")
+    if view.record is None:
+        return t("state.missing")
+    return t("state.ok") if view.ok else t("state.failed", type=(view.record.get("error") or {}).get("type", "?"))
+
+
+def pipeline_diagram(views: list[RunnerView]) -> str:
+    """The declared dependencies as a Mermaid flowchart (upstream → reader), labelled by title;
+    only the runners in some dependency, and "" when there is none."""
+    known = {v.name for v in views}
+    edges = [[need, v.name] for v in views for need in v.needs if need in known]
+    linked = {name for edge in edges for name in edge}
+    nodes = [{"id": v.name, "label": v.title} for v in views if v.name in linked]
+    return md.mermaid_graph(nodes, edges, "LR") if edges else ""
+
+
+def results_index(views: list[RunnerView], language: str = DEFAULT) -> str:
+    t, rows = texts_for(language), []
     for view in views:
         prov = (view.record or {}).get("provenance", {})
-        if view.record is None:
-            state = "尚无结果"
-        elif view.ok:
-            state = "✓ 成功"
-        else:
-            state = "✗ 失败：" + str((view.record.get("error") or {}).get("type", "?"))
         counts = Counter(c["verdict"] for c in view.claims())
-        summary = " ".join(f"{VERDICT_LABELS[v][0]}{counts[v]}" for v in VERDICT_LABELS if counts[v])
+        summary = " ".join(f"{VERDICT_ICONS[v]}{counts[v]}" for v in VERDICTS if counts[v])
         rows.append(
             [
                 f"[{md.text(view.title)}]({md.relative(RESULTS_INDEX, view.page)})",
                 md.text(view.source),
-                md.text(state),
-                md.text(ORIGIN_LABELS.get(view.origin, view.origin)),
+                md.text(_state(view)),
+                md.text(t.origin(view.origin)),
                 md.text(prov.get("device_name") or "—"),
                 md.text(prov.get("wall_time_s", "—")),
                 summary or "—",
             ]
         )
-    header = ["示例", "文章出处", "状态", "来源", "设备", "运行耗时（秒）", "核对"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    intro = (
-        "本站的每个数值、表格和图都来自下列运行器在构建时的运行结果。"
-        "结果按内容哈希缓存：代码、配置和依赖版本都未改变时不会重新运行。"
-    )
-    return "\n".join(["# 运行结果", "", intro, "", *lines, ""])
+    header = [t(k) for k in ("col.example", "col.in_article", "col.status", "col.origin", "col.device")]
+    table = md.markup_table([*header, t("col.wall_time"), t("col.checks")], rows)
+    parts = [f"# {t('index.title')}", "", t("index.intro"), "", table, ""]
+    diagram = pipeline_diagram(views)
+    if diagram:
+        parts += [f"## {t('index.pipeline')}", "", t("index.pipeline_intro"), "", diagram, ""]
+    return "\n".join(parts)
 
 
-def _facts_table(facts: list[Fact]) -> str:
+def _facts_table(facts: list[Fact], t: Texts) -> str:
     rows = []
     for fact in facts:
-        icon = "✓ 核实无误" if fact.verdict == "agrees" else "✗ 史实有误"
         cites = "<br>".join(f'<a href="{md.text(c.url)}">{md.text(c.title)}</a>' for c in fact.citations)
         anchor = f'<a id="{md.slug("fact", fact.id)}"></a>'
-        rows.append([anchor + md.text(fact.source), md.text(fact.statement), icon, md.text(fact.correction), cites])
-    header = ["出处", "文章原文", "结论", "更正/说明", "依据"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+        verdict = t("fact." + fact.verdict)
+        rows.append([anchor + md.text(fact.source), md.text(fact.statement), verdict, md.text(fact.correction), cites])
+    header = [t(k) for k in ("col.source", "col.statement", "col.verdict", "col.correction", "col.citations")]
+    return md.markup_table(header, rows)
 
 
-def errata_page(views: list[RunnerView], facts: dict[str, Fact]) -> str:
-    page = ERRATA_PAGE
+def _not_counted(views: list[RunnerView], t: Texts) -> list[str]:
+    """Warnings naming the runners whose checks are missing from the totals (and, if not run, why)."""
+    parts = []
+    failed = [v for v in views if v.record is not None and not v.ok]
+    missing = [v for v in views if v.record is None and not v.blocked]
+    if failed or missing:
+        names = md.text(", ".join(v.name for v in failed + missing))
+        parts += [md.admonition("warning", t("errata.no_results.title"), t("errata.no_results.body", names=names)), ""]
+    blocked = [v for v in views if v.blocked]
+    if blocked:
+        items = [f"- {t('errata.blocked.item', name=v.name, reasons=md.text(t.join(v.reasons)))}" for v in blocked]
+        body = "\n".join([t("errata.blocked.body"), "", *items])
+        parts += [md.admonition("warning", t("errata.blocked.title"), body), ""]
+    return parts
+
+
+def errata_page(views: list[RunnerView], facts: dict[str, Fact], language: str = DEFAULT) -> str:
+    page, t = ERRATA_PAGE, texts_for(language)
     counts: Counter[str] = Counter()
     for view in views:
         counts.update(c["verdict"] for c in view.claims())
     fact_counts = Counter(f.verdict for f in facts.values())
-    total = sum(counts.values())
-    totals = [[f"{VERDICT_LABELS[v][0]} {VERDICT_LABELS[v][1]}", counts[v]] for v in VERDICT_LABELS]
-    totals.append(["数值核对合计", total])
-    totals.append(["史实：✓ 核实无误", fact_counts["agrees"]])
-    totals.append(["史实：✗ 有误", fact_counts["differs"]])
-    parts = [
-        "# 勘误表",
-        "",
-        "文章中每个可计算的数值都由运行器重新计算，并与文章给出的值比较：在文章给出的精度内"
-        "（最后一位的半个单位）一致为“相符”。无法由文中条件计算或与文中其他说法矛盾的，单独标出并说明原因。",
-        "",
-        "## 合计",
-        "",
-        md.table(["结论", "数量"], totals),
-        "",
-    ]
-    failed = [v for v in views if v.record is not None and not v.ok]
-    missing = [v for v in views if v.record is None]
-    if failed or missing:
-        names = ", ".join(v.name for v in failed + missing)
-        parts += [md.admonition("warning", "部分运行器没有结果", f"以下运行器失败或尚无结果，它们的核对未计入：{md.text(names)}"), ""]
+    totals: list[list[object]] = [[t.verdict(v), counts[v]] for v in VERDICTS]
+    totals.append([t("errata.total_checks"), sum(counts.values())])
+    totals.append([t("errata.facts_agree"), fact_counts["agrees"]])
+    totals.append([t("errata.facts_differ"), fact_counts["differs"]])
+    table = md.table([t("col.verdict"), t("col.count")], totals, t)
+    parts = [f"# {t('errata.title')}", "", t("errata.intro"), "", f"## {t('errata.totals')}", "", table, ""]
+    parts += _not_counted(views, t)
     for view in views:
         if view.claims():
             link = f"[{md.text(view.title)}]({md.relative(page, view.page)})"
-            parts += [f"## {link}（{md.text(view.source)}）", "", claims_table(view, True), ""]
+            parts += [f"## {t.paren(link, md.text(view.source))}", "", claims_table(view, True), ""]
     if facts:
-        parts += ["## 史实与引用", "", "以下说法无法由代码计算，按公开文献核对。", "", _facts_table(list(facts.values())), ""]
+        facts_table = _facts_table(list(facts.values()), t)
+        parts += [f"## {t('errata.facts')}", "", t("errata.facts_intro"), "", facts_table, ""]
     return "\n".join(parts)

@@ -23,6 +23,7 @@ from reportgen.fingerprint import (
     git_commit,
     probe_device_kind,
 )
+from reportgen.i18n import Message
 from reportgen.lock import LockTimeout, runner_lock
 from reportgen.schedule import run_schedule
 from reportgen.settings import Settings
@@ -178,17 +179,18 @@ def execute(
 
 def _blocked(outcome: Outcome, outcomes: dict[str, Outcome]) -> Outcome | None:
     """The runner's outcome when an upstream has no usable result (it is then not run), else None."""
-    reasons = []
+    reasons: list[str] = []
     for need in outcome.spec.needs:
         up = outcomes[need]
+        # Messages: English in the log, the page's language on the pages
         if up.origin == "blocked":
-            reasons.append(f"upstream {need} was not run")
+            reasons.append(Message("reason.upstream_not_run", name=need))
         elif up.entry is None:
-            reasons.append(f"upstream {need} has no result")
+            reasons.append(Message("reason.upstream_missing", name=need))
         elif not up.entry.ok:
-            reasons.append(f"upstream {need} failed: {one_line(up.entry.record.get('error') or {})}")
+            reasons.append(Message("reason.upstream_failed", name=need, error=one_line(up.entry.record.get("error") or {})))
         elif up.stale:
-            reasons.append(f"upstream {need} is stale")
+            reasons.append(Message("reason.upstream_stale", name=need))
     if not reasons:
         return None
     return Outcome(outcome.spec, outcome.fingerprint, None, "blocked", reasons)

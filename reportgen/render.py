@@ -1,6 +1,7 @@
-"""Results → Markdown: inline values and claims, blocks, one page per runner, the errata page.
+"""Results → Markdown: inline values and claims, status boxes, blocks and tables of one runner.
 
-Pure functions over plain data (records as loaded from result.json); deterministic output.
+Pure functions over plain data (records as loaded from result.json); deterministic output. Every
+word comes from the view's language table (reportgen.i18n).
 """
 
 from __future__ import annotations
@@ -12,20 +13,9 @@ from urllib.parse import quote
 
 from reportgen import markdown as md
 from reportgen.facts import Fact
+from reportgen.i18n import DEFAULT, DEFAULT_TEXTS, VERDICT_ICONS, Texts, texts_for
 
-VERDICT_LABELS = {
-    "agrees": ("✓", "相符"),
-    "differs": ("✗", "不符"),
-    "not_computable": ("?", "无法由文中条件计算"),
-    "contradictory": ("⚠", "文中自相矛盾"),
-}
-ORIGIN_LABELS = {
-    "ran": "本次构建中运行",
-    "cache": "缓存（代码未变）",
-    "frozen": "已提交的冻结结果",
-    "stale": "过期结果（代码已改动，本次未重新运行）",
-    "missing": "尚无结果",
-}
+VERDICTS = tuple(VERDICT_ICONS)  # in the order pages list them
 RESULTS_DIR = "results"
 ERRATA_PAGE = "errata.md"
 
@@ -42,6 +32,16 @@ class RunnerView:
     record: dict[str, Any] | None
     origin: str
     reasons: list[str] = field(default_factory=list)
+    needs: tuple[str, ...] = ()  # the runners whose results this one builds on
+    language: str = DEFAULT  # of the words on its pages (theme.language)
+
+    @property
+    def texts(self) -> Texts:
+        return texts_for(self.language)
+
+    @property
+    def blocked(self) -> bool:
+        return self.origin == "blocked"
 
     @property
     def page(self) -> str:
@@ -62,19 +62,29 @@ class RunnerView:
         return list(self.result.get("claims", []))
 
 
+def source_line(view: RunnerView) -> str:
+    """Where the article gives the example and which runner computes it (pages and notebooks)."""
+    return view.texts("page.source", source=md.text(view.source), name=view.name)
+
+
 def _link(page_uri: str, target: str, label_html: str) -> str:
     return f"[{label_html}]({md.relative(page_uri, target)})"
 
 
 def unavailable(view: RunnerView, page_uri: str) -> str:
-    why = "运行失败" if view.record is not None else "尚无结果"
-    return _link(page_uri, view.page, f'<span class="living-missing">⚠ {why}（{md.text(view.name)}）</span>')
+    t = view.texts
+    why = t("marker.blocked" if view.blocked else "marker.failed" if view.record is not None else "marker.missing")
+    # a runner that was not run says why where the reader points at it
+    title = f' title="{md.text(t.join(view.reasons))}"' if view.blocked and view.reasons else ""
+    marker = f'<span class="living-missing"{title}>⚠ {t.paren(why, md.text(view.name))}</span>'
+    return _link(page_uri, view.page, marker)
 
 
 def _stale_mark(view: RunnerView) -> str:
     if view.origin != "stale":
         return ""
-    return '<sup class="living-stale" title="过期结果：代码已改动，本次构建未重新运行">过期</sup>'
+    t = view.texts
+    return f'<sup class="living-stale" title="{md.text(t("stale.mark_title"))}">{md.text(t("stale.mark"))}</sup>'
 
 
 def value_inline(view: RunnerView, metric: str, spec: str, page_uri: str) -> str:
@@ -84,22 +94,22 @@ def value_inline(view: RunnerView, metric: str, spec: str, page_uri: str) -> str
     if metric not in metrics:
         raise RefError(f"runner {view.name} has no metric {metric!r}; it has: {', '.join(sorted(metrics))}")
     try:
-        shown = md.number(metrics[metric], spec)
+        shown = md.number(metrics[metric], spec, view.texts)
     except ValueError as exc:
         raise RefError(f"format {spec!r} does not apply to {view.name}.{metric}: {exc}") from exc
-    title = f"由运行器 {view.name} 计算"
+    title = view.texts("value.title", name=view.name)
     return f'<span class="living-value" title="{md.text(title)}">{md.text(shown)}</span>{_stale_mark(view)}'
 
 
-def computed_text(claim: dict[str, Any]) -> str:
-    """The computed value, shown to one more digit than the article stated."""
+def computed_text(claim: dict[str, Any], texts: Texts = DEFAULT_TEXTS) -> str:
+    """The computed value, shown to one more digit than the article stated ("—" when there is none)."""
     value, tol = claim.get("computed"), claim.get("tolerance")
     if isinstance(value, float) and tol:
         decimals = 0
         while 0.5 * 10.0**-decimals > tol * 1.0000001 and decimals < 12:
             decimals += 1
         return format(value, f".{decimals + 1}f")
-    return md.number(value)
+    return md.number(value, texts=texts)
 
 
 def _find_claim(view: RunnerView, claim_id: str) -> dict[str, Any]:
@@ -117,43 +127,44 @@ def claim_anchor(runner: str, claim_id: str) -> str:
 def claim_inline(view: RunnerView, claim_id: str, page_uri: str) -> str:
     if not view.ok:
         return unavailable(view, page_uri)
-    claim = _find_claim(view, claim_id)
-    icon, label = VERDICT_LABELS[claim["verdict"]]
-    computed = "—" if claim.get("computed") is None else computed_text(claim)
-    badge = (
-        f'<span class="living-claim living-{claim["verdict"]}" title="{md.text(claim.get("reason") or label)}">'
-        f"文章：{md.text(claim['article'])} · 本机：{md.text(computed)} · {icon} {label}</span>"
-    )
+    claim, t = _find_claim(view, claim_id), view.texts
+    label = t("verdict." + claim["verdict"])
+    words = t("claim.badge", article=md.text(claim["article"]), computed=md.text(computed_text(claim, t)),
+              verdict=md.text(t.verdict(claim["verdict"])))
+    reason = md.text(claim.get("reason") or label)
+    badge = f'<span class="living-claim living-{claim["verdict"]}" title="{reason}">{words}</span>'
     target = f"{ERRATA_PAGE}#{claim_anchor(view.name, claim_id)}"
     return _link(page_uri, target, badge) + _stale_mark(view)
 
 
-def fact_inline(fact: Fact, page_uri: str) -> str:
-    icon = "✓ 核实无误" if fact.verdict == "agrees" else "✗ 史实有误"
+def fact_inline(fact: Fact, page_uri: str, language: str = DEFAULT) -> str:
+    t = texts_for(language)
     cites = " ".join(f'<a href="{md.text(c.url)}" title="{md.text(c.title)}">[{n}]</a>' for n, c in enumerate(fact.citations, 1))
-    badge = f'<span class="living-fact living-{fact.verdict}">{icon}：{md.text(fact.correction)} {cites}</span>'
-    return badge
+    words = t("fact.badge", verdict=t("fact." + fact.verdict), correction=md.text(fact.correction), cites=cites)
+    return f'<span class="living-fact living-{fact.verdict}">{words}</span>'
 
 
 def status_block(view: RunnerView, page_uri: str) -> str:
-    link = md.relative(page_uri, view.page)
+    t, link, name, title = view.texts, md.relative(page_uri, view.page), view.name, view.title
+    if view.blocked:
+        body = t("status.blocked.body", name=name, reasons=md.text(t.join(view.reasons)), link=link)
+        return md.admonition("warning", t("status.blocked.title", title=title), body)
     if view.record is None:
-        body = f"运行器 `{view.name}` 还没有结果（执行模式为 never 时不会运行）。[详情]({link})"
-        return md.admonition("warning", f"尚无结果：{view.title}", body)
+        return md.admonition("warning", t("status.missing.title", title=title), t("status.missing.body", name=name, link=link))
     prov = view.record.get("provenance", {})
-    where = md.text(prov.get("device_name") or prov.get("device") or "?")
-    when = md.text(prov.get("finished_at", "?"))
     if not view.ok:
         error = view.record.get("error") or {}
-        body = f"运行器 `{view.name}` 失败：**{md.text(error.get('type', '?'))}** {md.text(error.get('message', ''))}\n\n[查看错误与输出]({link})"
-        return md.admonition("failure", f"运行失败：{view.title}", body)
-    origin = ORIGIN_LABELS.get(view.origin, view.origin)
-    body = f"以下数值由运行器 `{view.name}` 于 {when} 在 {where} 上计算（{origin}）。[完整结果与运行环境]({link})"
+        kind, message = md.text(error.get("type", "?")), md.text(error.get("message", ""))
+        body = t("status.failed.body", name=name, type=kind, message=message, link=link)
+        return md.admonition("failure", t("status.failed.title", title=title), body)
+    where = md.text(prov.get("device_name") or prov.get("device") or "?")
+    when = md.text(t.date(prov.get("finished_at"), "?"))
+    body = t("status.ok.body", name=name, when=when, where=where, origin=t.origin(view.origin), link=link)
     if view.origin == "stale":
-        body += "\n\n过期原因：" + md.text("；".join(view.reasons))
-        return md.admonition("warning", f"结果已过期：{view.title}", body)
+        body += "\n\n" + t("status.stale.reasons", reasons=md.text(t.join(view.reasons)))
+        return md.admonition("warning", t("status.stale.title", title=title), body)
     kind = "info" if view.origin == "frozen" else "success"
-    return md.admonition(kind, f"运行结果：{view.title}", body)
+    return md.admonition(kind, t("status.ok.title", title=title), body)
 
 
 def _require(view: RunnerView, section: str, name: str) -> Any:
@@ -177,7 +188,7 @@ def table_block(view: RunnerView, name: str, page_uri: str) -> str:
         return unavailable(view, page_uri)
     tab = _require(view, "tables", name)
     caption = f'<p class="living-caption">{md.text(tab["caption"])}</p>\n\n' if tab.get("caption") else ""
-    return caption + md.table(tab["columns"], tab["rows"])
+    return caption + md.table(tab["columns"], tab["rows"], view.texts)
 
 
 def text_block(view: RunnerView, name: str, page_uri: str, spec: str = "") -> str:
@@ -201,43 +212,50 @@ def diagram_block(view: RunnerView, name: str, page_uri: str) -> str:
     return md.mermaid_graph(graph["nodes"], graph["edges"]) + caption
 
 
+CLAIM_COLUMNS = ("col.source", "col.statement", "col.article", "col.computed", "col.verdict", "col.reason")
+
+
+def claim_cells(claim: dict[str, Any], texts: Texts) -> list[Any]:
+    """One claim's row (unescaped), as the claims tables of pages and notebooks show it."""
+    verdict = texts.verdict(claim["verdict"])
+    computed = computed_text(claim, texts)
+    return [claim["source"], claim["statement"], claim["article"], computed, verdict, claim.get("reason", "")]
+
+
 def claims_table(view: RunnerView, with_anchors: bool) -> str:
     """The runner's claims; anchors (for links from badges) only on the errata page."""
-    rows = []
+    t, rows = view.texts, []
     for claim in view.claims():
-        icon, label = VERDICT_LABELS[claim["verdict"]]
         anchor = f'<a id="{claim_anchor(view.name, claim["id"])}"></a>' if with_anchors else ""
-        computed = "—" if claim.get("computed") is None else computed_text(claim)
-        rows.append(
-            [
-                anchor + md.text(claim["source"]),
-                md.text(claim["statement"]),
-                md.text(claim["article"]),
-                md.text(computed),
-                f"{icon} {label}",
-                md.text(claim.get("reason", "")),
-            ]
-        )
-    header = ["出处", "文章原文", "文章数值", "本机计算", "结论", "说明"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) if rows else "（没有可核对的数值。）"
+        cells = [md.text(c) for c in claim_cells(claim, t)]
+        rows.append([anchor + cells[0], *cells[1:]])
+    return md.markup_table([t(c) for c in CLAIM_COLUMNS], rows) if rows else t("claims.none")
+
+
+def _rows(texts: Texts, label: str, items: Any) -> list[list[Any]]:
+    """A provenance dict (name → value) as rows labelled by a template; a value of another shape, none."""
+    return [[texts(label, name=k), v] for k, v in sorted(items.items())] if isinstance(items, dict) else []
 
 
 def provenance_table(view: RunnerView) -> str:
-    record = view.record or {}
+    t, record = view.texts, view.record or {}
     prov = record.get("provenance", {})
-    versions = prov.get("versions", {})
     rows = [
-        ["来源", ORIGIN_LABELS.get(view.origin, view.origin)],
-        ["设备", f"{prov.get('device', '?')}（{prov.get('device_name', '?')}）"],
-        ["随机种子", prov.get("seed", "—")],
-        ["运行耗时（秒）", prov.get("wall_time_s", "—")],
-        ["进程总耗时（秒）", prov.get("process_wall_time_s", "—")],
-        ["完成时间（UTC）", prov.get("finished_at", "—")],
-        ["Git 提交", prov.get("git_commit", "—")],
-        ["平台", prov.get("platform", "—")],
+        [t("col.origin"), t.origin(view.origin)],
+        [t("col.device"), t.paren(prov.get("device", "?"), prov.get("device_name", "?"))],
+        [t("prov.seed"), prov.get("seed", "—")],
+        [t("col.wall_time"), prov.get("wall_time_s", "—")],
+        [t("prov.process_time"), prov.get("process_wall_time_s", "—")],
+        [t("prov.finished"), t.date(prov.get("finished_at"))],
+        [t("prov.commit"), prov.get("git_commit", "—")],
+        [t("prov.platform"), prov.get("platform", "—")],
     ]
-    rows += [[f"{name} 版本", version] for name, version in sorted(versions.items())]
-    rows += [["缓存键", record.get("key", "—")], ["配置", json.dumps(record.get("config", {}), ensure_ascii=False, sort_keys=True)]]
-    return md.table(["项目", "值"], rows)
+    machine = prov.get("machine") if isinstance(prov.get("machine"), dict) else {}
+    for key, value in sorted(machine.items()):  # what of the machine is in the key (RunnerSpec.environment)
+        rows.append([t(f"prov.machine.{key}") if t.has(f"prov.machine.{key}") else t("prov.machine", name=key), value])
+    rows += _rows(t, "prov.note", prov.get("notes"))
+    rows += _rows(t, "prov.upstream", prov.get("upstream"))
+    rows += _rows(t, "prov.version", prov.get("versions", {}))
+    config = json.dumps(record.get("config", {}), ensure_ascii=False, sort_keys=True)
+    rows += [[t("prov.key"), record.get("key", "—")], [t("prov.config"), config]]
+    return md.table([t("col.item"), t("col.value")], rows, t)

@@ -1,4 +1,4 @@
-"""The run report (运行报告): per runner, whether its result was computed in this build or came
+"""The run report: per runner, whether its result was computed in this build or came
 from the cache, how long it took and where, like sphinx-gallery's computation-times page.
 
 Collect (`report_rows`, from the views of one build) is separate from render (`render_report_page`
@@ -11,21 +11,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from reportgen import markdown as md
+from reportgen.i18n import DEFAULT, Texts, texts_for
 from reportgen.render import RESULTS_DIR, RunnerView
 
 REPORT_PAGE = f"{RESULTS_DIR}/report.md"
-REPORT_TITLE = "运行报告"
-
-STATUS_LABELS = {"ok": "成功", "error": "失败", "missing": "无结果"}
-# origin → whether the cache was hit; "ran" is a miss (the runner executed in this build)
-CACHE_LABELS = {
-    "ran": "未命中（运行）",
-    "cache": "命中（缓存）",
-    "frozen": "命中（冻结结果）",
-    "stale": "过期（未运行）",
-    "missing": "无结果（未运行）",
-}
-HEADER = ["运行器", "状态", "缓存", "运行耗时（秒）", "设备", "设备名称", "档位"]
+HEADER = ("col.runner", "col.status", "col.cache", "col.wall_time", "col.device", "col.device_name", "col.profile")
 
 
 @dataclass(frozen=True)
@@ -33,12 +23,14 @@ class ReportRow:
     name: str
     title: str
     page: str
-    status: str  # "ok" | "error" | "missing"
-    origin: str  # "ran" | "cache" | "frozen" | "stale" | "missing"
+    status: str  # "ok" | "error" | "missing" | "blocked"
+    origin: str  # "ran" | "cache" | "frozen" | "stale" | "missing" | "blocked"; the cache column says
+    # whether the cache was hit ("ran" is a miss: the runner executed in this build)
     wall_time_s: float | None
     device: str
     device_name: str
     profile: str
+    reasons: tuple[str, ...] = ()  # why a blocked runner was not run
 
 
 def report_rows(views: list[RunnerView]) -> list[ReportRow]:
@@ -49,7 +41,7 @@ def report_rows(views: list[RunnerView]) -> list[ReportRow]:
         prov = record.get("provenance") or {}
         wall = prov.get("wall_time_s")
         profile = (view.result.get("metrics") or {}).get("profile")
-        status = "missing" if view.record is None else ("ok" if view.ok else "error")
+        status = "blocked" if view.blocked else "missing" if view.record is None else ("ok" if view.ok else "error")
         rows.append(
             ReportRow(
                 name=view.name,
@@ -61,6 +53,7 @@ def report_rows(views: list[RunnerView]) -> list[ReportRow]:
                 device=str(prov.get("device") or "—"),
                 device_name=str(prov.get("device_name") or "—"),
                 profile="—" if profile is None else str(profile),
+                reasons=tuple(view.reasons) if view.blocked else (),
             )
         )
     return rows
@@ -70,10 +63,11 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else format(value, ".2f")
 
 
-def _cells(row: ReportRow) -> list[str]:
+def _cells(row: ReportRow, t: Texts) -> list[str]:
+    cache = t(f"report.cache.{row.origin}") if t.has(f"report.cache.{row.origin}") else row.origin
     return [
-        STATUS_LABELS[row.status],
-        CACHE_LABELS.get(row.origin, row.origin),
+        t(f"report.status.{row.status}", reasons=t.join(row.reasons)),
+        cache,
         _seconds(row.wall_time_s),
         row.device,
         row.device_name,
@@ -81,29 +75,26 @@ def _cells(row: ReportRow) -> list[str]:
     ]
 
 
-def summary(rows: list[ReportRow]) -> str:
+def summary(rows: list[ReportRow], language: str = DEFAULT) -> str:
     """One sentence: what ran in this build and how long it took, what came from elsewhere."""
+    t = texts_for(language)
     ran = [r for r in rows if r.origin == "ran"]
     hits = [r for r in rows if r.origin in ("cache", "frozen")]
-    total = sum(r.wall_time_s or 0.0 for r in ran)
-    shown = sum(r.wall_time_s or 0.0 for r in rows)
-    head = f"本次构建运行了 {len(ran)} 个运行器，运行耗时合计 {total:.2f} 秒" if ran else "本次构建没有运行任何运行器"
-    return (
-        f"{head}；{len(hits)} 个结果来自缓存或冻结结果，{len(rows) - len(ran) - len(hits)} 个过期或没有结果。"
-        f"所列结果当初的运行耗时合计 {shown:.2f} 秒。"
-    )
+    total = _seconds(sum(r.wall_time_s or 0.0 for r in ran))
+    shown = _seconds(sum(r.wall_time_s or 0.0 for r in rows))
+    head = t("report.ran", count=len(ran), seconds=total) if ran else t("report.ran_none")
+    return t("report.summary", head=head, hits=len(hits), rest=len(rows) - len(ran) - len(hits), seconds=shown)
 
 
-def render_report_page(rows: list[ReportRow]) -> str:
-    table = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def render_report_page(rows: list[ReportRow], language: str = DEFAULT) -> str:
+    t = texts_for(language)
+    cells = []
     for row in rows:
         link = f"[{md.text(row.title)}]({md.relative(REPORT_PAGE, row.page)})"
-        table.append("| " + " | ".join([link, *(md.text(c) for c in _cells(row))]) + " |")
-    intro = (
-        "本页列出最近一次构建中每个运行器的结果：是否成功，是本次运行的（缓存未命中）还是取自缓存"
-        "（代码、配置和依赖都未改变时命中），运行耗时、设备，以及训练运行器的档位（快速或完整）。"
-    )
-    return "\n".join([f"# {REPORT_TITLE}", "", intro, "", *table, "", md.text(summary(rows)), ""])
+        cells.append([link, *(md.text(c) for c in _cells(row, t))])
+    table = md.markup_table([t(h) for h in HEADER], cells)
+    parts = [f"# {t('report.title')}", "", t("report.intro"), "", table, ""]
+    return "\n".join([*parts, md.text(summary(rows, language)), ""])
 
 
 def _width(text: str) -> int:
@@ -121,6 +112,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def render_report_text(rows: list[ReportRow]) -> str:
-    table = text_table(HEADER, [[row.name, *_cells(row)] for row in rows])
-    return f"{table}\n\n{summary(rows)}\n"
+def render_report_text(rows: list[ReportRow], language: str = DEFAULT) -> str:
+    t = texts_for(language)
+    table = text_table([t(h) for h in HEADER], [[row.name, *_cells(row, t)] for row in rows])
+    return f"{table}\n\n{summary(rows, language)}\n"

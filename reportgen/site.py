@@ -5,10 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reportgen.context import ARTIFACTS_DIR
 from reportgen.drift import DRIFT_PAGE, Drift, render_drift_page
 from reportgen.facts import Fact
+from reportgen.i18n import DEFAULT
 from reportgen.manifest import MANIFEST_URI, manifest_text
-from reportgen.notebooks import build_notebook, download_uri, notebook_text, notebook_uri, write_if_changed
+from reportgen.notebooks import (
+    RunCall,
+    build_notebook,
+    download_uri,
+    notebook_text,
+    notebook_uri,
+    run_call,
+    write_if_changed,
+)
 from reportgen.pages import RESULTS_INDEX, errata_page, results_index, runner_page
 from reportgen.pipeline import Outcome
 from reportgen.render import ERRATA_PAGE, RunnerView
@@ -23,22 +33,37 @@ class SiteContent:
     views: dict[str, RunnerView]
     pages: dict[str, str] = field(default_factory=dict)  # docs-relative path → Markdown (or JSON)
     files: dict[str, Path] = field(default_factory=dict)  # docs-relative path → file on disk
+    language: str = DEFAULT  # of every generated page (theme.language)
 
 
-def view_of(outcome: Outcome) -> RunnerView:
+def view_of(outcome: Outcome, language: str = DEFAULT) -> RunnerView:
     spec = outcome.spec
     record = outcome.entry.record if outcome.entry is not None else None
-    return RunnerView(spec.name, spec.title, spec.source, record, outcome.origin, list(outcome.reasons))
+    reasons = list(outcome.reasons)
+    return RunnerView(spec.name, spec.title, spec.source, record, outcome.origin, reasons, tuple(spec.needs), language)
 
 
-def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact], notebook_dir: Path | None = None) -> SiteContent:
-    """Views, generated pages and files; with `notebook_dir`, also each successful runner's notebook."""
-    views = {name: view_of(o) for name, o in outcomes.items()}
-    content = SiteContent(views)
+def upstream_calls(outcomes: dict[str, Outcome], outcome: Outcome) -> list[RunCall]:
+    """How a notebook repeats the runs the runner builds on: as the build ran them (else defaults)."""
+    calls = []
+    for need in outcome.spec.needs:
+        up = outcomes.get(need)
+        record = up.entry.record if up is not None and up.entry is not None else None
+        calls.append(run_call(need, record, up is not None and up.spec.uses_device))
+    return calls
+
+
+def assemble(
+    outcomes: dict[str, Outcome], facts: dict[str, Fact], notebook_dir: Path | None = None, language: str = DEFAULT
+) -> SiteContent:
+    """Views, generated pages and files in `language`; with `notebook_dir`, also each successful
+    runner's notebook."""
+    views = {name: view_of(o, language) for name, o in outcomes.items()}
+    content = SiteContent(views, language=language)
     ordered = list(views.values())
-    content.pages[RESULTS_INDEX] = results_index(ordered)
-    content.pages[ERRATA_PAGE] = errata_page(ordered, facts)
-    content.pages[REPORT_PAGE] = render_report_page(report_rows(ordered))
+    content.pages[RESULTS_INDEX] = results_index(ordered, language)
+    content.pages[ERRATA_PAGE] = errata_page(ordered, facts, language)
+    content.pages[REPORT_PAGE] = render_report_page(report_rows(ordered), language)
     for name, view in views.items():
         entry = outcomes[name].entry
         has_notebook = notebook_dir is not None and entry is not None and view.ok
@@ -46,16 +71,25 @@ def assemble(outcomes: dict[str, Outcome], facts: dict[str, Fact], notebook_dir:
         if entry is None:
             continue
         if has_notebook:
-            add_notebook(content, view, entry.directory, outcomes[name].spec.uses_device, notebook_dir)
+            upstreams = upstream_calls(outcomes, outcomes[name])
+            add_notebook(content, view, entry.directory, outcomes[name].spec.uses_device, notebook_dir, upstreams)
         for rel in sorted(entry.record.get("files", {})):
-            content.files[view.file_uri(rel)] = entry.file(rel)
+            if not rel.startswith(f"{ARTIFACTS_DIR}/"):  # kept for downstream runners, not published
+                content.files[view.file_uri(rel)] = entry.file(rel)
     content.files[CSS_URI] = CSS_SOURCE
     return content
 
 
-def add_notebook(content: SiteContent, view: RunnerView, directory: Path, uses_device: bool, out_dir: Path) -> None:
+def add_notebook(
+    content: SiteContent,
+    view: RunnerView,
+    directory: Path,
+    uses_device: bool,
+    out_dir: Path,
+    upstreams: list[RunCall] | None = None,
+) -> None:
     """Write the runner's executed notebook (only when it changed) and add it with its download copy."""
-    notebook = build_notebook(view, directory, uses_device)
+    notebook = build_notebook(view, directory, uses_device, upstreams or [])
     if notebook is None:
         return
     text = notebook_text(notebook)
@@ -67,7 +101,7 @@ def add_notebook(content: SiteContent, view: RunnerView, directory: Path, uses_d
 
 def add_drift_pages(content: SiteContent, drift: Drift) -> None:
     """Add the drift page and the manifest that the next build (or another site) compares with."""
-    content.pages[DRIFT_PAGE] = render_drift_page(drift.changes, drift.baseline)
+    content.pages[DRIFT_PAGE] = render_drift_page(drift.changes, drift.baseline, content.language)
     content.pages[MANIFEST_URI] = manifest_text(drift.manifest)
 
 

@@ -120,6 +120,12 @@ def test_figures_are_published_and_referenced(build: Build) -> None:
             assert png.resolve() in resolved, (uri, sources)
 
 
+def test_an_artifact_is_kept_for_the_downstream_runner_but_not_published(build: Build) -> None:
+    assert not list(build.site.rglob("*.npy"))  # sample's points: ctx.artifact, read by estimate only
+    cached = list((build.site.parent / "cache" / "sample").glob("*/artifacts/points.npy"))
+    assert len(cached) == 1
+
+
 def test_each_runner_has_a_notebook_page(build: Build) -> None:
     for runner in ("sample", "estimate"):
         notebook = main_content(page(build, f"notebooks/{runner}"))

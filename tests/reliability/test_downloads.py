@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runners import datasets, mnist
-from runners.mnist import MnistError
+from runners.mnist import datasets
+from runners.mnist import loader as mnist
+from runners.mnist.loader import MnistError
 
 BODY = b"pretend this is t10k-labels"
 

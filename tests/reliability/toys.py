@@ -82,7 +82,7 @@ FAULT_RUNNERS = {
     """,
     "nodata.py": """
         from dataclasses import dataclass
-        from runners.mnist import load_mnist
+        from runners.mnist.loader import load_mnist
 
         @dataclass(frozen=True)
         class Config:
@@ -93,7 +93,7 @@ FAULT_RUNNERS = {
     """,
     "baddata.py": """
         from dataclasses import dataclass
-        from runners.mnist import load_mnist
+        from runners.mnist.loader import load_mnist
 
         @dataclass(frozen=True)
         class Config:
@@ -242,8 +242,8 @@ def make_fault_project(root: Path) -> Path:
     """The toy project plus a runner for every failure mode and the hostile runners."""
     make_toy_project(root)
     package = root / "runners"
-    for name in ("mnist.py", "datasets.py"):
-        shutil.copy(REPO / "runners" / name, package / name)
+    # the article's real MNIST loader, so the data faults are the ones a reader would meet
+    shutil.copytree(REPO / "runners" / "mnist", package / "mnist", ignore=shutil.ignore_patterns("__pycache__"))
     for filename, source in FAULT_RUNNERS.items():
         (package / filename).write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
     for name in ("badvalue", "badkey"):  # alpha's code under another name; mkdocs.yml gives them bad config

@@ -16,10 +16,14 @@ from reportgen import drift
 from reportgen.cli import main
 from reportgen.drift import Change, compare, load_baseline, render_drift_page, render_drift_text
 from reportgen.fingerprint import Fingerprint
+from reportgen.i18n import texts_for
 from reportgen.manifest import build_manifest, manifest_text, tolerance
 from reportgen.pipeline import Outcome
-from reportgen.store import Entry
 from reportgen.spec import RunnerSpec
+from reportgen.store import Entry
+
+ZH = texts_for("zh")
+NO_BASELINE, TOLERANCE_NOTE = ZH("drift.no_baseline"), ZH("drift.tolerance")
 
 EXACT = {"abs": 1e-12, "rel": 1e-6}
 TRAIN = {"abs": 1e-9, "rel": 0.02}
@@ -186,9 +190,9 @@ def test_drift_page_exact() -> None:
         [
             "# 结果漂移",
             "",
-            "基线：.living/manifest.json（提交 abcdef123456，其中最新的结果完成于 2026-01-01T00:00:00Z）。",
+            "基线：.living/manifest.json（提交 abcdef123456，其中最新的结果完成于 2026年1月1日 00:00 UTC）。",
             "",
-            drift.TOLERANCE_NOTE.replace("_", "&#95;"),
+            TOLERANCE_NOTE.replace("_", "&#95;"),
             "",
             "与基线相比有 5 处变化。",
             "",
@@ -223,14 +227,35 @@ def test_drift_page_exact() -> None:
     )
 
 
+def test_drift_page_in_english() -> None:
+    changes = [Change("a", "verdict", "sig", "differs", "agrees"), Change("b", "runner_removed"),
+               Change("c", "status", "", "ok", "error")]
+    meta = {"source": "m.json", "commit": "abcdef1234567890", "date": "2026-01-01T00:00:00Z"}
+    page = render_drift_page(changes, meta, "en")
+    assert page.startswith(
+        "# Result drift\n\n"
+        "Baseline: m.json (commit abcdef123456; its newest result finished 1 January 2026, 00:00 UTC).\n\n"
+    )
+    assert "Changes since the baseline: 3.\n\nThis build's results manifest (machine-readable): [manifest.json]" in page
+    assert page.endswith(
+        "## Changed verdicts\n\n| Runner | Claim | Before | After |\n|---|---|---|---|\n"
+        "| a | claim sig | ✗ differs | ✓ agrees |\n\n"
+        "## Added and removed\n\n| Runner | Item | Change | Value |\n|---|---|---|---|\n"
+        "| b | (the whole runner) | removed | — |\n\n"
+        "## Run status and device\n\n| Runner | Item | Before | After |\n|---|---|---|---|\n"
+        "| c | Status | ok | failed |\n"
+    )
+    assert render_drift_text([], None, "en").startswith("No baseline to compare with")
+
+
 def test_drift_text_when_nothing_changed_and_without_baseline() -> None:
     meta = {"source": "https://example.org/results/manifest.json", "commit": "", "date": ""}
     assert render_drift_text([], meta) == (
         "基线：https://example.org/results/manifest.json（提交 未知，其中最新的结果完成于 未知）。\n"
-        f"{drift.TOLERANCE_NOTE}\n"
+        f"{TOLERANCE_NOTE}\n"
         "自基线以来没有变化：所有数值都在容差之内，运行器、指标和核对结论都与基线相同。\n"
     )
-    assert render_drift_text([], None) == drift.NO_BASELINE + "\n"
+    assert render_drift_text([], None) == NO_BASELINE + "\n"
     page = render_drift_page([], None)
     assert page.startswith("# 结果漂移\n\n没有可比较的基线（no baseline）")
 
@@ -373,4 +398,4 @@ def test_cli_manifest_and_drift(toy_project: Path, tmp_path: Path, capsys: pytes
     assert "beta    double  7     6     -14.3%" in text
     assert main([*root, "drift", "--baseline", "http://example.org/m.json", "--fail-on-drift"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == drift.NO_BASELINE + "\n" and "refused" in captured.err
+    assert captured.out == NO_BASELINE + "\n" and "refused" in captured.err

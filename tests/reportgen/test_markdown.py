@@ -113,3 +113,8 @@ def test_admonition_indents_and_escapes_title() -> None:
 
 def test_slug() -> None:
     assert md.slug("claim", "alpha", "Square Root_2") == "claim-alpha-square-root-2"
+
+
+def test_markup_table_keeps_cells_as_they_are() -> None:
+    assert md.markup_table(["a", "b"], [["[x](y)", "*z*"]]) == "| a | b |\n|---|---|\n| [x](y) | *z* |"
+    assert md.markup_table(["a"], []) == "| a |\n|---|"

@@ -15,15 +15,15 @@ from typing import Any
 import nbformat
 import pytest
 
+from reportgen.api import Result
 from reportgen.fingerprint import Fingerprint
 from reportgen.mkdocs_plugin import _file, add_notebooks_to_nav
 from reportgen.notebooks import build_notebook, notebook_dir, notebook_text, write_if_changed
 from reportgen.pipeline import Outcome
 from reportgen.render import RunnerView
 from reportgen.site import assemble
-from reportgen.store import Entry
-from reportgen.api import Result
 from reportgen.spec import RunnerSpec
+from reportgen.store import Entry
 
 # a 1×1 PNG
 PNG = bytes.fromhex(
@@ -114,7 +114,7 @@ def test_notebook_structure(entry_dir: Path) -> None:
 def test_intro_states_where_the_outputs_come_from(entry_dir: Path) -> None:
     intro = text(build_notebook(make_view(make_record()), entry_dir)["cells"][0]["source"])
     assert intro.startswith("# 玩具 &lt;例子&gt; · Jupyter 笔记本\n\n文章出处：toy §1 · 运行器：`toy`\n")
-    assert "2026-01-01T00:00:00Z（UTC）在 Test CPU（cpu） 上运行，代码提交 `abc123`" in intro
+    assert "2026年1月1日 00:00 UTC 在 Test CPU（cpu） 上运行，代码提交 `abc123`" in intro
     assert "没有另行计算" in intro and "在项目根目录" in intro
     assert "[toy.ipynb](toy.ipynb)" in intro
     assert "过期" not in intro
@@ -204,14 +204,14 @@ def test_assemble_writes_notebooks_and_links_them(entry_dir: Path, tmp_path: Pat
 def test_notebooks_section_in_the_nav() -> None:
     nav: list[Any] = [{"首页": "index.md"}, {"运行结果": ["results/index.md"]}, {"勘误表": "errata.md"}]
     pages = [("A", "notebooks/a.ipynb"), ("B", "notebooks/b.ipynb")]
-    add_notebooks_to_nav(nav, pages)
-    add_notebooks_to_nav(nav, pages)  # idempotent (mkdocs serve rebuilds)
+    add_notebooks_to_nav(nav, pages, "笔记本")
+    add_notebooks_to_nav(nav, pages, "笔记本")  # idempotent (mkdocs serve rebuilds)
     assert nav[2] == {"笔记本": [{"A": "notebooks/a.ipynb"}, {"B": "notebooks/b.ipynb"}]}
     assert nav[3] == {"勘误表": "errata.md"}
     bare: list[Any] = ["index.md"]
-    add_notebooks_to_nav(bare, [])
+    add_notebooks_to_nav(bare, [], "笔记本")
     assert bare == ["index.md"]
-    add_notebooks_to_nav(bare, pages[:1])
+    add_notebooks_to_nav(bare, pages[:1], "笔记本")
     assert bare == ["index.md", {"笔记本": [{"A": "notebooks/a.ipynb"}]}]
 
 
@@ -275,3 +275,38 @@ def test_mkdocs_jupyter_must_come_after_living_article(caplog: pytest.LogCapture
     assert not _renders_notebooks(SimpleNamespace(plugins={"living-article": 1}))
     assert not _renders_notebooks(SimpleNamespace(plugins={"mkdocs-jupyter": 1, "living-article": 2}))
     assert "list mkdocs-jupyter after living-article" in caplog.text
+
+
+def test_run_cell_runs_the_upstreams_first_as_the_build_ran_them(entry_dir: Path, tmp_path: Path) -> None:
+    upstream = make_record()
+    upstream["inputs"] = {"code": {"config": {"epochs": 1}}}
+    upstream["provenance"]["device"] = "cuda"
+    trainer = RunnerSpec("cnn", "runners.cnn", "CNN", "toy §1", uses_device=True)
+    reader = RunnerSpec("cnn_onnx", "runners.cnn_onnx", "ONNX", "toy §2", needs=("cnn",))
+    outcomes = {
+        "cnn": Outcome(trainer, Fingerprint("c", "e", {}), Entry({**upstream, "runner": "cnn"}, entry_dir), "cache"),
+        "cnn_onnx": Outcome(reader, Fingerprint("c", "e", {}), Entry({**make_record(), "runner": "cnn_onnx"}, entry_dir), "ran"),
+    }
+    content = assemble(outcomes, {}, notebook_dir(tmp_path / "cache"))
+    notebook = json.loads(content.pages["notebooks/cnn_onnx/cnn_onnx.ipynb"])
+    assert text(notebook["cells"][2]["source"]).endswith(
+        "\n\ncnn = run_example('cnn', {'epochs': 1}, device='cuda')\n"
+        "result = run_example('cnn_onnx', {'name': 'a', 'x': 2.0}, upstreams={'cnn': cnn})"
+    )
+    assert content.views["cnn_onnx"].needs == ("cnn",)
+    assert "所依赖的运行器：[cnn](cnn.md)" in content.pages["results/cnn_onnx.md"]
+
+
+def test_english_notebook(entry_dir: Path) -> None:
+    view = RunnerView("toy", "Toy", "toy §1", make_record(), "stale", ["runners/toy.py changed"], language="en")
+    cells = build_notebook(view, entry_dir)["cells"]
+    intro = text(cells[0]["source"])
+    assert intro.startswith("# Toy · Jupyter notebook\n\nIn the article: toy §1 · runner: `toy`\n")
+    assert "on Test CPU (cpu), 1 January 2026, 00:00 UTC, at commit `abc123`" in intro
+    assert intro.endswith("Note: this is a stale result (the code changed; not run again in this build). "
+                          "Why: runners/toy.py changed")
+    headings = [text(c["source"]) for c in cells[1:] if c["cell_type"] == "markdown"]
+    assert headings == ["## Run", "## Metrics", "## Claims: the article's values, checked", "## Table: powers",
+                        "## Figure: plot\n\n一张图", "## Output: log"]
+    metrics = {k: text(v) for k, v in cells[4]["outputs"][0]["data"].items()}
+    assert metrics["text/plain"] == "Name | Value\nlabel | <i>x</i>\nsquare | 4"

@@ -126,7 +126,7 @@ def test_frozen_result_is_used_while_the_code_is_unchanged(toy_project: Path) ->
 def _spec(settings, name):
     from reportgen.pipeline import load_registry
 
-    return load_registry(settings.root)[name]
+    return load_registry(settings)[name]
 
 
 def test_failures_are_recorded_as_results(toy_project_with_failures: Path) -> None:

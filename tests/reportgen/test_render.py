@@ -6,18 +6,21 @@ from typing import Any
 
 import pytest
 
+from reportgen.api import Result
+from reportgen.i18n import Message
+from reportgen.pages import errata_page, results_index, runner_page
 from reportgen.render import (
     RefError,
     RunnerView,
     claim_inline,
     computed_text,
     figure_block,
+    provenance_table,
     status_block,
     table_block,
     text_block,
     value_inline,
 )
-from reportgen.api import Result
 
 PAGE = "draft-000/math.md"
 VALUE_TITLE = 'title="由运行器 alpha 计算"'
@@ -144,7 +147,7 @@ def test_text_block_language_from_name() -> None:
     assert text_block(v, "log", PAGE) == '```text title="log"\n<b>\n```'
 
 
-WHEN = "2026-01-01T00:00:00Z"
+WHEN = "2026年1月1日 00:00 UTC"  # finished_at 2026-01-01T00:00:00Z, as a Chinese page writes it
 
 
 def test_status_block_ok() -> None:
@@ -238,3 +241,114 @@ def test_text_block_as_prose_is_escaped_paragraph() -> None:
     assert text_block(view(record), "source", "index.md", "prose") == "官方 &#42;MNIST&#42;<br>&lt;b&gt;10,000&lt;/b&gt; 张"
     with pytest.raises(RefError, match="unknown option 'bold'"):
         text_block(view(record), "source", "index.md", "bold")
+
+
+# ---- runners that build on others: blocked runners, the pipeline on the overview -------------
+
+BLOCKED_REASONS = [Message("reason.upstream_failed", name="cnn", error="RuntimeError: boom")]
+
+
+def blocked_view(language: str = "zh") -> RunnerView:
+    return RunnerView("alpha", "阿尔法", "toy §1", None, "blocked", list(BLOCKED_REASONS), ("cnn",), language)
+
+
+def test_status_block_blocked_says_why() -> None:
+    assert status_block(blocked_view(), PAGE) == (
+        '!!! warning "未运行：阿尔法"\n\n'
+        "    运行器 `alpha` 在本次构建中没有运行，因为它所依赖的运行器没有可用结果：上游 cnn 失败：RuntimeError: boom。"
+        "[详情](../results/alpha.md)\n"
+    )
+    assert status_block(blocked_view("en"), PAGE).startswith(
+        '!!! warning "Not run: 阿尔法"\n\n    Runner `alpha` was not run in this build because a runner it builds on '
+        "has no usable result: upstream cnn failed: RuntimeError: boom. [Details](../results/alpha.md)\n"
+    )
+
+
+def test_blocked_runner_marker_says_not_run_and_why() -> None:
+    marker = '[<span class="living-missing" title="上游 cnn 失败：RuntimeError: boom">⚠ 未运行（alpha）</span>](../results/alpha.md)'
+    for call in (lambda v: value_inline(v, "square", "", PAGE), lambda v: claim_inline(v, "square", PAGE),
+                 lambda v: figure_block(v, "plot", PAGE), lambda v: table_block(v, "powers", PAGE)):
+        assert call(blocked_view()) == marker
+    assert value_inline(blocked_view("en"), "square", "", "index.md") == (
+        '[<span class="living-missing" title="upstream cnn failed: RuntimeError: boom">⚠ not run (alpha)</span>]'
+        "(results/alpha.md)"
+    )
+
+
+def test_blocked_runner_page() -> None:
+    page = runner_page(blocked_view())
+    assert page.startswith("# 阿尔法\n\n文章出处：toy §1 · 运行器：`alpha`\n\n所依赖的运行器：[cnn](cnn.md)\n\n!!! warning \"未运行：阿尔法\"")
+    assert "| 来源 | 未运行（所依赖的运行器没有可用结果） |" in page
+    assert "## 文章中的数值与核对" not in page and "## 错误" not in page
+
+
+def test_provenance_table_shows_machine_notes_upstreams_and_versions() -> None:
+    record = ok_record()
+    record["provenance"].update(
+        machine={"threads": "4", "cpu": "AMD EPYC; flags 0a1b", "compiler": "gcc sha256:ab12"},
+        notes={"kernel": "winograd (native)"},
+        upstream={"cnn": "c0ffee-e1"},
+        versions={"python": "3.11.7", "torch": "2.4.1", "numpy": "2.1.0"},
+    )
+    assert provenance_table(view(record)) == "\n".join(
+        [
+            "| 项目 | 值 |",
+            "|---|---|",
+            "| 来源 | 本次构建中运行 |",
+            "| 设备 | cpu（X） |",
+            "| 随机种子 | 0 |",
+            "| 运行耗时（秒） | 0.5 |",
+            "| 进程总耗时（秒） | — |",
+            "| 完成时间 | 2026年1月1日 00:00 UTC |",
+            "| Git 提交 | — |",
+            "| 平台 | — |",
+            "| 编译器 | gcc sha256:ab12 |",
+            "| 处理器 | AMD EPYC; flags 0a1b |",
+            "| 线程数 | 4 |",
+            "| 运行记录：kernel | winograd (native) |",
+            "| 上游 cnn 的结果 | c0ffee-e1 |",
+            "| numpy 版本 | 2.1.0 |",
+            "| python 版本 | 3.11.7 |",
+            "| torch 版本 | 2.4.1 |",
+            "| 缓存键 | abc-def |",
+            "| 配置 | &#123;&#125; |",
+        ]
+    )
+    english = provenance_table(RunnerView("alpha", "A", "s", record, "cache", language="en"))
+    assert "| Origin | cached (code unchanged) |" in english and "| Finished | 1 January 2026, 00:00 UTC |" in english
+    assert "| Threads | 4 |" in english and "| Result of upstream cnn | c0ffee-e1 |" in english
+
+
+def test_results_overview_draws_the_pipeline() -> None:
+    views = [
+        RunnerView("cnn", 'CNN "训练" <b>', "§1", ok_record(), "ran"),
+        RunnerView("lone", "独立", "§2", ok_record(), "cache"),
+        RunnerView("cnn_onnx", "ONNX 导出", "§3", None, "blocked", list(BLOCKED_REASONS), ("cnn",)),
+        RunnerView("cnn_compress", "压缩 #1", "§4", ok_record(), "cache", [], ("cnn", "cnn_onnx")),
+    ]
+    page = results_index(views)
+    assert "| [ONNX 导出](cnn_onnx.md) | §3 | 未运行 | 未运行（所依赖的运行器没有可用结果） | — | — | — |" in page
+    assert page.endswith(
+        "## 运行器之间的依赖\n\n"
+        "箭头从一个运行器指向使用它的结果的运行器；上游没有可用结果时，下游不会运行。\n\n"
+        "```mermaid\n"
+        "graph LR\n"
+        '    n_cnn["CNN #quot;训练#quot; #lt;b#gt;"]\n'
+        '    n_cnn_onnx["ONNX 导出"]\n'
+        '    n_cnn_compress["压缩 #35;1"]\n'
+        "    n_cnn --> n_cnn_onnx\n"
+        "    n_cnn --> n_cnn_compress\n"
+        "    n_cnn_onnx --> n_cnn_compress\n"
+        "```\n"
+    )
+    assert "mermaid" not in results_index(views[:2])  # no dependencies: no diagram
+
+
+def test_errata_names_the_runners_that_were_not_run() -> None:
+    page = errata_page([view(ok_record()), blocked_view()], {})
+    assert (
+        '!!! warning "部分运行器没有运行"\n\n'
+        "    以下运行器没有运行（它们所依赖的运行器没有可用结果），它们的核对未计入：\n\n"
+        "    - `alpha`：上游 cnn 失败：RuntimeError: boom\n"
+    ) in page
+    assert "部分运行器没有结果" not in page

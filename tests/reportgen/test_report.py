@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reportgen.cli import main
+from reportgen.i18n import Message
 from reportgen.render import RunnerView
 from reportgen.report import ReportRow, render_report_page, render_report_text, report_rows
 
@@ -94,3 +95,24 @@ def test_report_page_is_generated_after_the_overview(toy_project: Path, tmp_path
     assert "| [阿尔法](alpha.md) | 成功 | 未命中（运行） |" in report
     assert (tmp_path / "gen" / "results" / "drift.md").is_file()
     assert (tmp_path / "gen" / "results" / "manifest.json").is_file()
+
+
+def test_a_blocked_runner_says_it_was_not_run_and_why() -> None:
+    why = [Message("reason.upstream_failed", name="cnn", error="RuntimeError: boom")]
+    blocked = RunnerView("onnx", "导出", "§7", None, "blocked", why, ("cnn",))
+    row = report_rows([blocked])[0]
+    assert (row.status, row.origin, row.reasons) == ("blocked", "blocked", ("upstream cnn failed: RuntimeError: boom",))
+    assert "| [导出](onnx.md) | 未运行：上游 cnn 失败：RuntimeError: boom | 未运行（上游没有结果） | — | — | — | — |" in (
+        render_report_page([row])
+    )
+    assert render_report_text([row], "en") == (
+        "Runner  Status                                            Cache                             Run time (s)"
+        "  Device  Device name  Profile\n"
+        "------  ------------------------------------------------  --------------------------------  ------------"
+        "  ------  -----------  -------\n"
+        "onnx    not run: upstream cnn failed: RuntimeError: boom  not run (upstream has no result)  —           "
+        "  —       —            —\n"
+        "\n"
+        "No runner was run in this build; results from the cache or frozen results: 0; stale or without a result: 1. "
+        "The listed results took 0.00 s in all when they were computed.\n"
+    )

@@ -23,7 +23,9 @@ def run(config: Config, ctx: RunContext) -> Result:
 
     rng = np.random.default_rng(config.seed)
     points = rng.random((config.n_points, 2))  # x and y, each uniform on [0, 1)
-    np.save(ctx.path(POINTS_FILE), points)  # files under ctx.path() are cached and published with the page
+    # kept with the result for `estimate`, not published (1.6 MB the reader does not need);
+    # a file written with ctx.path() would be published beside the page
+    np.save(ctx.artifact(POINTS_FILE), points)
 
     result = Result()
     result.metric("n_points", config.n_points)
