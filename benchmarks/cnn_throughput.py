@@ -6,12 +6,12 @@
 One run prints:
 - R, the float32 matrix-multiply rate of this device (best of several 4096×4096 `torch.mm`);
 - the FLOPs of one training sample (forward + backward), counted by torch.utils.flop_counter;
-- our loop (exactly runners/cnn.py's: cnn_model.train_epoch, make_optimizer, prepare_model and the
-  allocator setting) and a plain pytorch/examples-style loop (Dataset + per-sample ToTensor-like
+- our loop (exactly runners/cnn.py's: runners/cnn_model/steps.py's train_epoch and make_optimizer,
+  net.py's prepare_model and the allocator setting) and a plain pytorch/examples-style loop (Dataset + per-sample ToTensor-like
   transform + DataLoader, NCHW, torch's default Adam, ReLU before pooling as in the article) on the same model, batch size and images:
   images/s, their ratio, and our FLOP rate as a share of R. FLOP rates count the counter's FLOPs (those
   of direct convolutions), as the issue does; where our loop ran conv2 through the Winograd kernel
-  (runners/winograd_pool.py), which does fewer, a second line gives the rate in the FLOPs it did.
+  (runners/kernels/winograd_pool.py), which does fewer, a second line gives the rate in the FLOPs it did.
 
 Every loop, and R, runs in its own subprocess (the script re-invokes itself with --loop), so one
 loop's allocator tuning cannot help another; rounds are interleaved (R, ours, plain, ...) so a burst
@@ -19,7 +19,7 @@ of load elsewhere hits all alike, and medians are printed. Both loops start from
 weights; their batch orders differ (DataLoader draws a worker seed from the generator before it
 shuffles), so their accuracies agree only to within the spread that order and rounding give.
 
-Data: the offline split (runners.mnist.load_mnist(download=False): 8,000 training and 2,000 held-out
+Data: the offline split (runners.mnist.loader.load_mnist(download=False): 8,000 training and 2,000 held-out
 images from the official t10k file, or the real training split where it is present) with the
 training images repeated up to --images (default 60,000, one epoch of the article), so an epoch is
 as long as the article's; accuracy is measured on the real held-out images.
@@ -27,7 +27,7 @@ as long as the article's; accuracy is measured on the real held-out images.
 --ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
 opt-in precision="bf16" (bfloat16 autocast), compared with the bfloat16 product rate as well as R; --with-compile one with the
 whole step compiled by torch.compile (its compile time counted as training); --examples runs the
-training runners (cnn, lstm, gan and the three that retrain the CNN) with profile "full" as the site does (a fresh process each) and
+training runners (cnn, lstm, gan, cnn_ddp) with profile "full" as the site does (a fresh process each) and
 prints wall time, training time, images/s and the share of wall time spent outside training.
 --profile-step prints, instead, the FLOPs of each layer and the ops one step of our loop spends its
 time in (torch.profiler). --device cuda measures the GPU path (CUDA graphs, fused Adam, data resident on the device).
@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `runners` is imported from the project
 MARK = "RESULT "
 LR, EPS = 1e-3, 1e-7  # the runner's defaults (Keras Adam)
-TRAINING_RUNNERS = ("cnn", "lstm", "gan", "cnn_onnx", "cnn_compress", "cnn_ddp")  # the registry's profiles=True runners
+TRAINING_RUNNERS = ("cnn", "lstm", "gan", "cnn_ddp")  # the registry's profiles=True runners: those that train
 ABLATIONS = {  # variant name -> flags of our loop
     "ours, unfused and NCHW": ["--no-fused-conv-pool", "--no-channels-last"],
     "ours, glibc malloc defaults": ["--no-allocator"],
@@ -66,7 +66,7 @@ def _data(args: argparse.Namespace) -> Any:
     """(train images, train labels, eval images, eval labels) as numpy; training images tiled to --images."""
     import numpy as np
 
-    from runners.mnist import load_mnist
+    from runners.mnist.loader import load_mnist
 
     data = load_mnist(download=False, seed=args.seed)
     reps = -(-args.images // len(data.train.labels))
@@ -106,7 +106,7 @@ def layer_flops(batch_size: int) -> dict[str, float]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from runners.cnn_model import Net
+    from runners.cnn_model.net import Net
 
     model, x = Net(), torch.zeros(batch_size, 1, 28, 28)
     with FlopCounterMode(display=False) as counter:
@@ -122,7 +122,7 @@ def flops_per_sample(batch_size: int) -> float:
 def arithmetic_per_sample(batch_size: int, winograd: bool) -> float:
     """FLOPs our loop actually does per sample: the counter's, with conv2's three products replaced by
     the Winograd kernel's when it ran (the first block's kernel does the direct convolution's work)."""
-    from runners import winograd_pool
+    from runners.kernels import winograd_pool
 
     layers = layer_flops(batch_size)
     if not winograd:
@@ -131,11 +131,11 @@ def arithmetic_per_sample(batch_size: int, winograd: bool) -> float:
 
 
 def article_order_net() -> type:
-    """runners.cnn_model.Net with the article's Conv2D(activation="relu") → MaxPooling2D order, as a
+    """runners.cnn_model.net.Net with the article's Conv2D(activation="relu") → MaxPooling2D order, as a
     straight port would write it (bit-identical results to ours: tests/runners/test_cnn.py)."""
     import torch
 
-    from runners.cnn_model import Net
+    from runners.cnn_model.net import Net
 
     class ArticleOrderNet(Net):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,10 +150,12 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
     """runners/cnn.py's model, optimizer, resident data and step, with the optimisations the flags leave on."""
     import torch
 
-    from runners import training
-    from runners.cnn_model import Net, graphed_step, kernel_status, make_optimizer, prepare_model
+    from runners.cnn_model.net import Net, kernel_status, prepare_model
+    from runners.cnn_model.steps import graphed_step, make_optimizer
+    from runners.training.loop import to_device_images, to_device_labels
+    from runners.training.options import tune_allocator
 
-    allocator = "off" if args.no_allocator else training.tune_allocator()
+    allocator = "off" if args.no_allocator else tune_allocator()
     model_class = article_order_net() if args.relu_first else Net
     device, channels_last = args.device, args.device == "cpu" and not args.no_channels_last
     images, labels, test_images, test_labels = _data(args)
@@ -170,8 +172,8 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
         optimizer = make_optimizer(model, LR, EPS, capturable=graphs)
     _sync(device)
     started = time.perf_counter()
-    x = training.to_device_images(images, device, channels_last)
-    y = training.to_device_labels(labels, device)
+    x = to_device_images(images, device, channels_last)
+    y = to_device_labels(labels, device)
     _sync(device)
     transfer_s = time.perf_counter() - started
     stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs, args.precision)
@@ -185,8 +187,9 @@ def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
     """Exactly runners/cnn.py's loop, with the optimisations the flags leave on."""
     import torch
 
-    from runners import training
-    from runners.cnn_model import train_epoch
+    from runners.cnn_model.steps import train_epoch
+    from runners.training.loop import evaluate, to_device_images, to_device_labels
+    from runners.training.options import describe_optimizer
 
     loop = _our_loop(args)
     model, optimizer, x, y, stepper = (loop[k] for k in ("model", "optimizer", "x", "y", "stepper"))
@@ -196,11 +199,11 @@ def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
     train_s = sum(train_epoch(model, optimizer, x, y, args.batch_size, generator, f"epoch {e + 1}", e + 1, stepper).seconds
                   for e in range(args.epochs))
     test_images, test_labels = loop["test"]
-    xt = training.to_device_images(test_images, args.device, loop["channels_last"])
-    loss, accuracy, _ = training.evaluate(model, xt, training.to_device_labels(test_labels, args.device))
+    xt = to_device_images(test_images, args.device, loop["channels_last"])
+    loss, accuracy, _ = evaluate(model, xt, to_device_labels(test_labels, args.device))
     return {"train_s": train_s, "transfer_s": loop["transfer_s"], "accuracy": accuracy, "loss": loss, "images": len(y),
             "allocator": loop["allocator"], "channels_last": loop["channels_last"],
-            "optimizer": training.describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision,
+            "optimizer": describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision,
             "conv_pool": loop["conv_pool"], "arithmetic_per_sample": loop["arithmetic_per_sample"]}
 
 
@@ -314,13 +317,13 @@ def spawn(args: argparse.Namespace, loop: str, extra: list[str]) -> dict[str, An
 
 def examples(runs_dir: Path, device: str) -> None:
     """Each training runner at profile "full", started as the site starts it; prints a row each and the total."""
-    print(f"\ntraining runners at profile full on {device} (each a fresh `python -m runners NAME` process):")
+    print(f"\ntraining runners at profile full on {device} (each a fresh `python -m reportgen.child NAME` process):")
     print(f"{'runner':8} {'wall s':>7} {'train s':>8} {'images/s':>9} {'outside training':>17}  status")
     total = 0.0
     for name in TRAINING_RUNNERS:
         out = runs_dir / name
-        command = [sys.executable, "-m", "runners", name, "--out", str(out), "--device", device,
-                   "--config", '{"profile": "full"}']
+        command = [sys.executable, "-m", "reportgen.child", name, "--registry", "runners.registry", "--out", str(out),
+                   "--device", device, "--config", '{"profile": "full"}']
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
         wall = time.perf_counter() - started

@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reportgen.child import ConfigError, build_config  # noqa: E402
 from reportgen.pipeline import bring_up_to_date  # noqa: E402
 from reportgen.settings import load_settings  # noqa: E402
 from reportgen.store import CorruptEntry, Store, read_entry  # noqa: E402
-from reportgen.child import ConfigError, build_config  # noqa: E402
 
 
 def corrupt(directory: Path, rng: random.Random) -> str:

@@ -46,8 +46,11 @@ class Upstream:
     def path(self, rel: str) -> Path:
         """A file the upstream runner wrote (e.g. trained weights); UpstreamError if it wrote none such."""
         files = self.record.get("files")
-        if isinstance(files, dict) and rel not in files and f"{ARTIFACTS_DIR}/{rel}" in files:
-            rel = f"{ARTIFACTS_DIR}/{rel}"  # written with ctx.artifact(rel)
+        artifact = f"{ARTIFACTS_DIR}/{rel}"  # written with ctx.artifact(rel)
+        if isinstance(files, dict) and rel not in files and artifact in files:
+            rel = artifact
+        elif not isinstance(files, dict) and not (self.directory / rel).is_file():
+            rel = artifact  # a record without its file list (a child run by hand): look on disk
         if isinstance(files, dict) and rel not in files:
             raise UpstreamError(f"runner {self.name} wrote no file {rel!r}; it wrote: {', '.join(sorted(files)) or 'none'}")
         target = self.directory / rel

@@ -1,5 +1,7 @@
 """001 §3.2.6 模型压缩: dynamic int8 quantization and magnitude pruning of the trained §2.5 CNN.
 
+The model is the cnn runner's (its weights file, RunnerSpec.needs): this runner trains nothing.
+
 Every row of the table is measured in this run: the file torch.save writes, its gzip size, a
 sparse encoding (bit mask + non-zero values), test accuracy and latency. Dense storage keeps one
 float per weight whether it is zero or not, so pruning alone does not shrink the file: only a
@@ -22,9 +24,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from runners import cnn_trained
 from reportgen.api import Result
 from reportgen.context import RunContext
+from runners.cnn_model import inference, weights
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine
 
@@ -34,7 +36,7 @@ COLUMNS = ["模型", "磁盘大小 (KB)", "gzip 后 (KB)", "稀疏存储 (KB)", 
 
 
 @dataclass(frozen=True)
-class Config(cnn_trained.TrainConfig):
+class Config(inference.EvalConfig):
     sparsities: tuple[float, ...] = (0.5, 0.8, 0.9)  # rows of the table
     curve: tuple[float, ...] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)  # points of the accuracy figure
     batch: int = 64
@@ -113,18 +115,20 @@ def _figure(result: Result, ctx: RunContext, curve: list[tuple[float, float]], b
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
-    data = cnn_trained.load(config, ctx.device)
-    trained = cnn_trained.train(config, ctx.device, data)
-    cnn_trained.report(result, config, data, trained.rows, trained.seconds, f"{ctx.device}（{ctx.device_name}）")
-    with cnn_trained.threads(config.threads) as threads:  # training is over: only evaluation and timing follow
-        _compress(result, config, ctx, trained.model, data, threads)
+    cnn = ctx.upstream("cnn")
+    model = weights.load_trained(weights.weights_file(cnn))  # CPU, NCHW: quantized kernels and timings are CPU ones
+    weights.report_training(result, cnn)
+    test = inference.eval_split(config)
+    with inference.threads(config.threads) as threads:
+        ctx.provenance["threads"] = threads
+        _compress(result, config, ctx, model, test, threads)
     return result
 
 
-def _compress(result: Result, config: Config, ctx: RunContext, trained: nn.Module, data: cnn_trained.Data, threads: int) -> None:
-
-    model = cnn_trained.eval_copy(trained)  # CPU, NCHW: quantized kernels and timings are CPU ones
-    xt, yt = cnn_trained.nchw(data.xt), data.yt.cpu()
+def _compress(result: Result, config: Config, ctx: RunContext, model: nn.Module, test: inference.EvalSplit,
+              threads: int) -> None:
+    xt, yt = test.x, test.y
+    result.metric("test_images", len(yt))
     total = sum(p.numel() for p in parameters(model))
     int8 = quantize(model)
     quantized = [n for n, m in int8.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
@@ -138,13 +142,13 @@ def _compress(result: Result, config: Config, ctx: RunContext, trained: nn.Modul
         # files go to a scratch folder: only their sizes matter, and the site should not publish checkpoints
         for key, label, variant in variants:
             dense, gz, sparse = sizes(variant, Path(tmp), key)
-            acc, _ = cnn_trained.accuracy(variant, xt, yt)
-            one = cnn_trained.median_seconds(lambda v=variant: v(xt[:1]), config.latency_runs)
-            batch = cnn_trained.median_seconds(lambda v=variant: v(xt[: config.batch]), config.batch_runs)
+            acc, _ = inference.accuracy(variant, xt, yt)
+            one = inference.median_seconds(lambda v=variant: v(xt[:1]), config.latency_runs)
+            batch = inference.median_seconds(lambda v=variant: v(xt[: config.batch]), config.batch_runs)
             nonzero = sum(int((p != 0).sum()) for p in parameters(variant)) / total
             by_key[key] = [label, dense / 1e3, gz / 1e3, "—" if sparse is None else sparse / 1e3, acc, one * 1e3, batch * 1e3, nonzero]
             rows.append([label, round(dense / 1e3, 1), round(gz / 1e3, 1), "—" if sparse is None else round(sparse / 1e3, 1),
-                         round(acc, 4), cnn_trained.sig3(one * 1e3), cnn_trained.sig3(batch * 1e3), round(nonzero, 4)])
+                         round(acc, 4), inference.sig3(one * 1e3), inference.sig3(batch * 1e3), round(nonzero, 4)])
             result.metric(f"{key}_bytes", dense)
             result.metric(f"{key}_gzip_bytes", gz)
             if sparse is not None:
@@ -155,7 +159,7 @@ def _compress(result: Result, config: Config, ctx: RunContext, trained: nn.Modul
             result.metric(f"{key}_batch_latency_seconds", batch)
             if key.startswith("pruned"):
                 result.metric(f"{key}_weight_sparsity", weight_sparsity(variant))
-        curve = [(0.0, by_key["float32"][4])] + [(s, cnn_trained.accuracy(prune_global(model, s), xt, yt)[0]) for s in config.curve]
+        curve = [(0.0, by_key["float32"][4])] + [(s, inference.accuracy(prune_global(model, s), xt, yt)[0]) for s in config.curve]
     result.table("compression", COLUMNS, rows, caption=(
         f"全部在本次运行中测得。磁盘大小：torch.save(state_dict) 写出的文件；gzip：该文件 gzip -9 后；稀疏存储：每个浮点张量存一张位掩码（每个元素 1 bit）"
         f"加非零值（float32），int8 模型的权重是打包格式，不适用。准确率在 {len(yt):,} 张评估图片上计算。"
@@ -166,15 +170,6 @@ def _compress(result: Result, config: Config, ctx: RunContext, trained: nn.Modul
     result.metric("params_total", total)
     result.add_series("sparsity", "sparsity", [s for s, _ in curve], {"test_accuracy": [a for _, a in curve]})
     _figure(result, ctx, curve, by_key["float32"][4], by_key["int8"][4])
-    result.text("notes", (
-        f"动态量化（torch.ao.quantization.quantize_dynamic）只替换 Linear（以及 LSTM 等循环层），不处理 Conv2d："
-        f"本模型被量化的是 {', '.join(quantized)}，占全部 {total:,} 个参数的 {covered / total:.1%}；三个卷积层仍是 float32，"
-        "所以文件只缩小到约七成，而不是四分之一。卷积层要做 int8 需要静态量化（用校准数据确定激活的量化范围），本页没有做。"
-        "torch 已把这套 eager 模式量化接口标为将由 torchao 取代，这里用的是 torch 自带的版本。"
-        "剪枝用 torch.nn.utils.prune.global_unstructured（L1 幅值，在所有卷积与全连接权重中统一排序），随后 prune.remove 把掩码固化进权重；"
-        "剪枝后没有再训练（实际应用通常会微调以找回准确率）。非结构化的零散零值不会让稠密计算变快：延迟基本不变；"
-        "按稠密格式保存时文件大小也不变，只有 gzip 或稀疏存储才把零值变成节省的字节。"
-    ))
     _claim(result, by_key, config)
 
 

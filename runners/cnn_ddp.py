@@ -22,25 +22,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from runners import cnn_trained, training
 from reportgen.api import Result
-from runners.cnn_model import make_optimizer
 from reportgen.context import RunContext, cpu_name
+from runners.cnn_model import recipe
+from runners.cnn_model.net import kernel_provenance
+from runners.cnn_model.steps import make_optimizer
+from runners.training import loop, options
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
-class Config(cnn_trained.TrainConfig):
-    quick_train: int = 4000  # two trainings (DDP and the reference) plus process start-up: keep the quick build short
+class Config(recipe.TrainConfig):
+    # two trainings (DDP and the reference) plus process start-up: keep the quick build short
+    quick_train: int = 4000
+    quick_epochs: int = 1
     world_size: int = 0  # processes; 0: 2 on a CPU, min(2, number of GPUs) on CUDA
     launch_timeout_s: float = 900.0
 
@@ -59,25 +64,25 @@ def checksum(state: dict[str, torch.Tensor]) -> str:
 
 
 def worker(out: Path, device: str, config: Config) -> None:
-    """One rank: the single-process loop of runners/cnn_model.train_epoch, with each global batch split over ranks."""
+    """One rank: the single-process loop of runners/cnn_model/steps.train_epoch, with each global batch split over ranks."""
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     if device == "cuda":
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(minutes=10))
     try:
-        data = cnn_trained.load(config, device)  # every rank holds the whole (small) data set and indexes its share
-        model = cnn_trained.new_model(config, device, data.channels_last)
+        data = recipe.load(config, device)  # every rank holds the whole (small) data set and indexes its share
+        model = recipe.new_model(config, device, data.channels_last)
         ddp = DistributedDataParallel(model, device_ids=[local] if device.startswith("cuda") else None)
         optimizer = make_optimizer(model, config.lr, config.eps)
         generator = torch.Generator().manual_seed(config.seed)  # the same global order on every rank
-        mixed = training.autocast(device, config.precision)  # as the single-process reference's step
+        mixed = options.autocast(device, config.precision)  # as the single-process reference's step
         n, rows, seconds, seen = len(data.y), [], 0.0, 0
         for epoch in range(1, data.epochs + 1):
             model.train()
             sums = torch.zeros(2, dtype=torch.float64, device=data.x.device)  # loss sum, correct
             started = time.perf_counter()
-            for idx in training.batch_indices(n, config.batch_size, generator, str(data.x.device)):
+            for idx in loop.batch_indices(n, config.batch_size, generator, str(data.x.device)):
                 part = shard(idx, rank, world)
                 xb, yb = data.x.index_select(0, part), data.y.index_select(0, part)
                 with mixed:
@@ -94,7 +99,7 @@ def worker(out: Path, device: str, config: Config) -> None:
                 seen += len(part)
             dist.all_reduce(sums)  # whole-epoch training loss and accuracy over all ranks
             seconds += time.perf_counter() - started
-            test_loss, test_acc, _ = training.evaluate(model, data.xt, data.yt)
+            test_loss, test_acc, _ = loop.evaluate(model, data.xt, data.yt)
             rows.append([epoch, sums[0].item() / n, sums[1].item() / n, test_loss, test_acc])
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         torch.save(state, out / f"rank{rank}.pt")
@@ -148,19 +153,38 @@ def run(config: Config, ctx: RunContext) -> Result:
     device = "cuda" if ctx.device == "cuda" else "cpu"  # DDP has no MPS backend: Apple machines use gloo on the CPU
     world = world_size_for(config.world_size, device)
     # resolved once here, so the workers and the reference cannot pick different budgets
-    config = replace(config, profile=training.resolve_profile(config.profile, device))
+    config = replace(config, profile=options.resolve_profile(config.profile, device))
     with tempfile.TemporaryDirectory() as tmp:  # rank checkpoints: compared here, not published
         cmd, env = torchrun(config, world, device, Path(tmp))
         log, wall = launch(cmd, env, config.launch_timeout_s)
         reports = [json.loads((Path(tmp) / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(world)]
         states = [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
-    data = cnn_trained.load(config, device)
-    single = cnn_trained.train(config, device, data)  # the reference: one process, batch_size images a step
-    reference = {k: v.detach().cpu() for k, v in single.model.state_dict().items()}
+    data = recipe.load(config, device)
+    single = recipe.train(config, device, data)  # the reference: one process, batch_size images a step
     rows = reports[0]["rows"]
     name = ctx.device_name if device == ctx.device else cpu_name()
-    cnn_trained.report(result, config, data, rows, reports[0]["seconds"], f"{device}（{name}）")
+    recipe.report(result, data, rows, reports[0]["seconds"], f"{device}（{name}）",
+                  "训练损失与准确率是该轮各批次的平均；测试列在每轮结束时以评估模式计算（与 cnn 运行器同一算法）。")
+    _compare(result, config, reports, states, single)
+    result.metric("single_train_seconds", round(single.seconds, 3))
+    result.metric("launch_wall_seconds", round(wall, 3))
+    rank_threads = int(env["OMP_NUM_THREADS"]) if device == "cpu" else 1
+    result.metric("rank_threads", rank_threads)
+    result.metric("single_threads", torch.get_num_threads())
+    result.text("placement", f"CPU：每个 DDP 进程 {rank_threads} 个线程，单进程参考 {torch.get_num_threads()} 个线程" if device == "cpu"
+                else f"每个进程占用一块 GPU（共 {world} 块）")
+    result.text("settings", settings_text(config))
+    result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）")
+    ctx.provenance.update(kernel_provenance(device, config.fused_conv_pool, config.precision))
+    ctx.provenance["rank_threads"] = rank_threads
+    return result
 
+
+def _compare(result: Result, config: Config, reports: list[dict[str, Any]], states: list[dict[str, torch.Tensor]],
+             single: recipe.Trained) -> None:
+    """DDP's ranks against each other and rank 0 against the single-process reference."""
+    world, rows = len(reports), reports[0]["rows"]
+    reference = {k: v.detach().cpu() for k, v in single.model.state_dict().items()}
     identical = all(torch.equal(s[k], states[0][k]) for s in states[1:] for k in states[0])
     rank_diff = max((float((s[k] - states[0][k]).abs().max()) for s in states[1:] for k in states[0]), default=0.0)
     per_tensor = {k: float((states[0][k] - reference[k]).abs().max()) for k in reference}
@@ -175,8 +199,6 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("single_test_accuracy", single.rows[-1][4])
     result.metric("single_test_loss", single.rows[-1][3])
     result.metric("test_accuracy_diff", rows[-1][4] - single.rows[-1][4])
-    result.metric("single_train_seconds", round(single.seconds, 3))
-    result.metric("launch_wall_seconds", round(wall, 3))
     result.table("ranks", ["rank", "设备", "训练图片数（各轮合计）", "最终权重 SHA-256（前 16 位）", "与 rank 0 逐位相同"],
                  [[r["rank"], r["device"], r["images"], r["checksum"][:16], r["checksum"] == reports[0]["checksum"]] for r in reports],
                  caption="每个进程训练结束时的全部权重（state_dict）的 SHA-256。DDP 每步把各进程的梯度做 all-reduce 平均，"
@@ -189,22 +211,16 @@ def run(config: Config, ctx: RunContext) -> Result:
                  f"（权重绝对值最大 {result.metrics['max_abs_weight']:.3g}）。")
     result.table("weight_diff", ["参数", "max |DDP − 单进程|"], [[k, v] for k, v in per_tensor.items()],
                  caption="每个参数张量中 DDP（rank 0）与单进程参考的最大差：只剩浮点舍入（批大小不同时卷积的求和顺序不同，all-reduce 的求和顺序也不同）。")
-    result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）")
-    result.text("how", (
-        f"本次用 torchrun（python -m torch.distributed.run --standalone --nproc_per_node={world}）在本机启动 {world} 个进程，"
-        f"后端 {reports[0]['backend']}（CPU 用 gloo，GPU 用 NCCL）。每个进程持有完整的数据，按同一个随机排列取每个全局批次中属于自己的一份："
-        f"全局批大小仍是 {config.batch_size}，学习率和步数都与单进程相同，DDP 对梯度取平均，所以数学上与单进程逐步相同，只差浮点舍入。"
-        "Adam 的每步更新约为 lr·m/√v，大小与梯度的量级无关：梯度接近 0 的参数上，舍入误差就能改变更新量，"
-        f"所以两者的权重差随步数增长（本次最大 {max(per_tensor.values()):.2g}），损失和准确率只在舍入量级上不同。"
-        f"用时：train_seconds 为 DDP rank 0 的训练循环（{reports[0]['seconds']:.1f} 秒），single_train_seconds 为单进程（{single.seconds:.1f} 秒），"
-        "launch_wall_seconds 还包括启动进程和读数据的时间。"
-        + (f"在 CPU 上这不是公平的速度比较：每个 DDP 进程用 {env['OMP_NUM_THREADS']} 个线程，单进程用 {torch.get_num_threads()} 个，"
-           "而别的进程也占用 CPU 时，多线程的 OpenMP 同步会明显变慢。本页要说明的是结果一致；"
-           "分布式训练的加速要在多块 GPU 或多台机器上才有意义。" if device == "cpu" else
-           f"每个进程占用一块 GPU（共 {world} 块）。")
-        + "有多块 GPU 或多台机器时的运行方法见项目 README 的“Deployment and distributed training”一节。"
-    ))
-    return result
+
+
+def settings_text(config: Config) -> str:
+    """Both trainings' settings, and which differ from the cnn runner's defaults (read from the recipe, not copied)."""
+    names = [f.name for f in fields(recipe.TrainConfig) if f.name not in ("data_dir", "download")]
+    defaults = recipe.TrainConfig()
+    # profile is left out: it is passed resolved ("quick"), which is what cnn's "auto" becomes on a CPU
+    differs = [n for n in names if n != "profile" and getattr(config, n) != getattr(defaults, n)]
+    text = "训练设置（DDP 与单进程参考相同）：" + "，".join(f"{n}={getattr(config, n)}" for n in names) + "。"
+    return text + (f"与 cnn 运行器的默认设置不同的是：{'、'.join(differs)}。" if differs else "与 cnn 运行器的默认设置相同。")
 
 
 def main(argv: list[str] | None = None) -> int:

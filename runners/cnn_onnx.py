@@ -1,8 +1,10 @@
 """001 §3.2.6–3.2.7: convert the trained §2.5 CNN to ONNX (模型转换) and execute it with onnxruntime.
 
-The exported graph is checked with onnx.checker, then run on the raw test images prepared with
-numpy alone (输入处理 → 模型预测 → 结果输出, no torch at inference time). The page compares its
-logits and predictions with torch's and times both, one image and one batch at a time.
+The model is the cnn runner's (its weights file, RunnerSpec.needs): this runner trains nothing.
+The exported graph is stripped of the exporter's source locations (file paths of this checkout),
+checked with onnx.checker, then run on the raw test images prepared with numpy alone (输入处理 →
+模型预测 → 结果输出, no torch at inference time). The page compares its logits and predictions
+with torch's and times both, one image and one batch at a time.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import matplotlib
 import numpy as np
 import torch
 
-from runners import cnn_trained
 from reportgen.api import Result
 from reportgen.context import RunContext
-from runners.mnist import load_mnist
+from runners.cnn_model import inference, weights
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine
 
@@ -28,7 +29,7 @@ EXPORTER = "torch.onnx.export(dynamo=True)"  # the torch.export-based exporter; 
 
 
 @dataclass(frozen=True)
-class Config(cnn_trained.TrainConfig):
+class Config(inference.EvalConfig):
     batch: int = 64  # the "per batch" latency: the article's training batch size
     latency_runs: int = 200  # timed calls per measurement (median reported), after warm-up
     batch_runs: int = 30
@@ -39,12 +40,40 @@ class Config(cnn_trained.TrainConfig):
 
 
 def export(model: torch.nn.Module, path: str) -> None:
-    """ONNX with a dynamic batch dimension: one file serves batch 1 and batch 1000 alike."""
+    """ONNX with a dynamic batch dimension (one file serves batch 1 and batch 1000 alike), with no
+    machine paths in it (`strip_source_locations`)."""
     example = torch.zeros(2, 1, 28, 28)
     with warnings.catch_warnings():  # torch's own exporter trips a FutureWarning inside torch (pytree LeafSpec)
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(model, (example,), path, dynamo=True, input_names=["images"], output_names=["logits"],
                           dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False, verbose=False)
+    strip_source_locations(path)
+
+
+def strip_source_locations(path: str) -> int:
+    """Remove the exporter's Python stack traces (and any doc string) from every node, in place; returns
+    how many were removed.
+
+    The dynamo exporter records, per node, the stack of the Python source that produced it:
+    absolute paths of this checkout's model file and of the Python installation. They leak the
+    builder's home directory and make two clones of the same commit write different bytes.
+    Nothing reads them at inference time."""
+    import onnx
+
+    proto = onnx.load(path)
+    removed = 0
+    graphs = [proto.graph, *proto.functions]  # a function holds nodes as a graph does
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            kept = [p for p in node.metadata_props if not p.key.endswith("stack_trace")]
+            removed += len(node.metadata_props) - len(kept) + bool(node.doc_string)
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+            node.doc_string = ""
+            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    onnx.save(proto, path)
+    return removed
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
@@ -114,28 +143,27 @@ def _latency(result: Result, config: Config, model: torch.nn.Module, session: An
             xb, feed = xt[:batch].to(device), {"images": xt[:batch].numpy()}
             for name, where, fn in (("torch", device, lambda xb=xb: (model(xb), sync())),
                                     ("onnxruntime", session.get_providers()[0], lambda feed=feed: session.run(["logits"], feed))):
-                seconds = cnn_trained.median_seconds(fn, runs)
+                seconds = inference.median_seconds(fn, runs)
                 which = "image" if batch == 1 else "batch"
                 result.metric(f"{'ort' if name == 'onnxruntime' else 'torch'}_{which}_latency_seconds", seconds)
-                rows.append([name, where, batch, cnn_trained.sig3(seconds * 1e3), cnn_trained.sig3(seconds * 1e3 / batch), round(batch / seconds)])
+                rows.append([name, where, batch, inference.sig3(seconds * 1e3), inference.sig3(seconds * 1e3 / batch), round(batch / seconds)])
     return rows
 
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
-    data = cnn_trained.load(config, ctx.device)
-    trained = cnn_trained.train(config, ctx.device, data)
-    cnn_trained.report(result, config, data, trained.rows, trained.seconds, f"{ctx.device}（{ctx.device_name}）")
-    with cnn_trained.threads(config.threads) as threads:  # training is over: only inference and timing follow
-        _convert_and_execute(result, config, ctx, trained.model, data, threads)
+    cnn = ctx.upstream("cnn")
+    model = weights.load_trained(weights.weights_file(cnn))  # CPU, NCHW, eval mode: as the ONNX graph takes it
+    weights.report_training(result, cnn)
+    with inference.threads(config.threads) as threads:
+        ctx.provenance["threads"] = threads
+        _convert_and_execute(result, config, ctx, model, threads)
     return result
 
 
-def _convert_and_execute(result: Result, config: Config, ctx: RunContext, trained: torch.nn.Module,
-                         data: cnn_trained.Data, threads: int) -> None:
+def _convert_and_execute(result: Result, config: Config, ctx: RunContext, model: torch.nn.Module, threads: int) -> None:
     import onnxruntime as ort
 
-    model = cnn_trained.eval_copy(trained)  # export and compare on the CPU in NCHW, as the ONNX graph takes it
     path = str(ctx.path("cnn.onnx"))
     export(model, path)
     summary, graph = _graph_summary(path)
@@ -143,24 +171,27 @@ def _convert_and_execute(result: Result, config: Config, ctx: RunContext, traine
     for name, value in graph.items():
         result.metric(name, value)
     result.metric("onnx_bytes", ctx.path("cnn.onnx").stat().st_size)
-    result.metric("state_dict_bytes", len(cnn_trained.state_bytes(model.state_dict())))
+    result.metric("state_dict_bytes", len(weights.state_bytes(model.state_dict())))
 
     # 输入处理 from the raw uint8 images, exactly as `deploy` does it without torch
-    raw = load_mnist(config.data_dir, config.download).subset(test=config.test_limit or None).test
+    test = inference.eval_split(config)
     cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     providers = (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
-    session, ort_logits = deploy(path, raw.images, providers, threads)
-    xt, yt = cnn_trained.nchw(data.xt), data.yt.cpu()
-    torch_acc, torch_logits = cnn_trained.accuracy(model, xt, yt)
+    session, ort_logits = deploy(path, test.images, providers, threads)
+    xt = test.x
+    torch_acc, torch_logits = inference.accuracy(model, xt, test.y)
     diff = np.abs(torch_logits.numpy() - ort_logits)
-    labels = raw.labels.astype(np.int64)
+    labels = test.labels.astype(np.int64)
+    result.metric("test_images", len(labels))
     result.metric("max_abs_diff", float(diff.max()))
     result.metric("mean_abs_diff", float(diff.mean()))
     result.metric("prediction_agreement", float((torch_logits.argmax(1).numpy() == ort_logits.argmax(1)).mean()))
-    result.metric("inputs_identical", bool(np.array_equal(preprocess(raw.images), xt.numpy())))
+    result.metric("inputs_identical", bool(np.array_equal(preprocess(test.images), xt.numpy())))
     result.metric("torch_accuracy", torch_acc)
     result.metric("ort_accuracy", float((ort_logits.argmax(1) == labels).mean()))
     result.metric("ort_provider", session.get_providers()[0])
+    result.metric("ort_providers", "、".join(session.get_providers()))
+    result.metric("cuda_provider", cuda)
     result.metric("threads", threads)
     result.metric("onnxruntime_version", ort.__version__)
 
@@ -171,9 +202,3 @@ def _convert_and_execute(result: Result, config: Config, ctx: RunContext, traine
                  "在共享的机器上计时会有波动，以本次运行的数字为准。")
     _figure(result, ctx, diff, rows)
     result.text("deploy_script", inspect.getsource(preprocess) + "\n\n" + inspect.getsource(deploy))
-    result.text("notes", (
-        f"导出的是训练好的模型（eval 模式、CPU、NCHW 排布）；执行提供者：{'、'.join(session.get_providers())}"
-        f"（{'有' if cuda else '没有'} CUDAExecutionProvider）。onnxruntime 的输入由 numpy 从原始 uint8 图片算出（除以 255），"
-        f"torch 的输入由训练用的同一张量给出，两者{'逐位相同' if result.metrics['inputs_identical'] else '并不逐位相同'}。差异来自两个运行时的卷积与矩阵乘实现（求和顺序、向量化）不同，"
-        "属于浮点舍入量级。模型文件 cnn.onnx 随本页发布。"
-    ))

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from reportgen.api import Result
-from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 from reportgen.context import RunContext
+from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
 SOURCE = "000 §2.3.1"
 W1_STATEMENT = "卷积层的权重矩阵为 3x3x3x64，偏置矩阵为 1x64 … 卷积层 W1 = [3x3x3x64]，偏置 b1 = [64]"

@@ -18,11 +18,11 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
-from runners import training
 from reportgen.api import Claim, Result
-from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 from reportgen.context import RunContext
-from runners.mnist import load_mnist
+from runners.mnist.loader import load_mnist
+from runners.training import loop, options
+from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -35,6 +35,8 @@ OBJECTIVE_STATEMENT = (
     "§2.3.3：生成器损失 L_G = -D(G(Z))；判别器损失 L_D = -D(X) - D(G(Z))；优化目标：最小化 L_G + L_D"
     "（前一段伪代码：最小化 D(X) + D(G(Z))）。§2.4.2：L_G = -log(D(G(Z)))，L_D = -log(D(X)) - log(1 - D(G(Z)))"
 )
+
+BETA2 = 0.999  # Adam's second-moment decay, both networks (torch's default)
 
 
 @dataclass(frozen=True)
@@ -177,27 +179,23 @@ def record_shapes(result: Result, g: Generator, d: Discriminator) -> None:
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
-    profile = training.resolve_profile(config.profile, ctx.device)
-    result.text("allocator", training.tune_allocator())
+    profile = options.resolve_profile(config.profile, ctx.device)
+    result.text("allocator", options.tune_allocator())
     torch.manual_seed(config.seed)  # the weights; run() is also called directly by the tests
 
     data = load_mnist(config.data_dir, download=config.download)
     data = data.subset(train=config.quick_train if profile == "quick" else None)
     epochs = config.quick_epochs if profile == "quick" else config.epochs
     n_train = len(data.train.labels)
-    result.text("data_source", data.description + "GAN 只用训练部分的图像，不用标签。")
-    result.text(
-        "settings",
-        f"训练设置是我们选的（文章没有给出）：生成器输出接 sigmoid（使像素在 [0, 1]，与数据一致；文章没有给出输出激活），"
-        f"两个网络各用 Adam（学习率 {config.lr:g}，β1 = {config.beta1:g}，β2 = 0.999），批大小 {config.batch_size}，"
-        f"每批先更新判别器一步、再更新生成器一步，噪声 z ~ N(0, I)（{config.noise_dim} 维），"
-        f"{epochs} 轮（{'完整' if profile == 'full' else '快速'}档），训练图像 {n_train} 张。",
-    )
+    result.text("data_source", data.description)
+    ctx.provenance["threads"] = torch.get_num_threads()  # reductions split by thread: part of the key (registry)
+    # the settings the page states (the article gives none); its prose is in docs/draft-000/algorithms.md
     for name, value in (("profile", profile), ("epochs", epochs), ("train_images", n_train),
-                        ("device", ctx.device), ("data_official", data.official)):
+                        ("device", ctx.device), ("data_official", data.official), ("lr", config.lr),
+                        ("beta1", config.beta1), ("beta2", BETA2), ("batch_size", config.batch_size), ("noise_dim", config.noise_dim)):
         result.metric(name, value)
 
-    x_train = training.to_device_images(data.train.images, ctx.device).reshape(n_train, -1)
+    x_train = loop.to_device_images(data.train.images, ctx.device).reshape(n_train, -1)
     g, d = Generator(config.noise_dim).to(ctx.device), Discriminator().to(ctx.device)
     g_calls = trace(g, torch.zeros(1, config.noise_dim, device=ctx.device))
     d_calls = trace(d, x_train[:1])
@@ -207,9 +205,9 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.table("layers", LAYER_COLUMNS, layer_rows(renamed))
     record_shapes(result, g, d)
 
-    opt_g = training.adam(g.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, 0.999))
-    opt_d = training.adam(d.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, 0.999))
-    result.metric("optimizer", training.describe_optimizer(opt_g))
+    opt_g = options.adam(g.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, BETA2))
+    opt_d = options.adam(d.parameters(), ctx.device, lr=config.lr, betas=(config.beta1, BETA2))
+    result.metric("optimizer", options.describe_optimizer(opt_g))
     order = torch.Generator().manual_seed(config.seed)
     noise = torch.Generator(device=ctx.device).manual_seed(config.seed + 1)  # per-step z, on the device
     # drawn on the CPU: the same fixed samples whichever device trains
@@ -219,19 +217,19 @@ def run(config: Config, ctx: RunContext) -> Result:
     per_epoch = -(-n_train // config.batch_size)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        progress = training.Progress(per_epoch, f"gan epoch {epoch}/{epochs}")
+        progress = loop.Progress(per_epoch, f"gan epoch {epoch}/{epochs}")
         stats: list[torch.Tensor] = []  # stacked once per epoch: no device sync per step
-        for step, idx in enumerate(training.batch_indices(n_train, config.batch_size, order, ctx.device), 1):
+        for step, idx in enumerate(loop.batch_indices(n_train, config.batch_size, order, ctx.device), 1):
             z = torch.randn(len(idx), config.noise_dim, generator=noise, device=ctx.device)
             try:
                 s = train_step(g, d, opt_g, opt_d, x_train[idx], z)
             except RuntimeError:  # binary_cross_entropy rejects a nan D output: report the divergence instead
-                training.check_diverged([row[:2] for row in stats], [g, d], step, epoch, "L_D or L_G")
+                loop.check_diverged([row[:2] for row in stats], [g, d], step, epoch, "L_D or L_G")
                 raise
             stats.append(torch.stack([s.l_d, s.l_g, s.d_real.mean(), s.d_fake.mean()]))
             progress.update()
         epoch_stats = torch.stack(stats).cpu().numpy().astype(np.float64)
-        training.check_finite(torch.from_numpy(epoch_stats[:, :2]), 1, epoch, "L_D or L_G")  # every step, at the sync
+        loop.check_finite(torch.from_numpy(epoch_stats[:, :2]), 1, epoch, "L_D or L_G")  # every step, at the sync
         train_seconds += time.perf_counter() - started
         l_d_all += epoch_stats[:, 0].tolist()
         l_g_all += epoch_stats[:, 1].tolist()

@@ -16,11 +16,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from runners import training
 from reportgen.api import Result
-from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 from reportgen.context import RunContext
-from runners.mnist import load_mnist
+from runners.mnist.loader import load_mnist
+from runners.training import loop, options
+from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -179,28 +179,25 @@ def record_shapes(result: Result, model: RowLSTM) -> None:
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
-    profile = training.resolve_profile(config.profile, ctx.device)
-    result.text("allocator", training.tune_allocator())
+    profile = options.resolve_profile(config.profile, ctx.device)
+    result.text("allocator", options.tune_allocator())
     torch.manual_seed(config.seed)  # the weights; run() is also called directly by the tests
 
     data = load_mnist(config.data_dir, download=config.download)
     data = data.subset(train=config.quick_train if profile == "quick" else None, test=config.test_limit or None)
     epochs = config.quick_epochs if profile == "quick" else config.epochs
     result.text("data_source", data.description)
-    result.text(
-        "settings",
-        f"训练设置是我们选的（文章没有给出）：Adam，学习率 {config.lr:g}，批大小 {config.batch_size}，"
-        f"交叉熵损失，{epochs} 轮（{'完整' if profile == 'full' else '快速'}档），"
-        f"训练图像 {len(data.train.labels)} 张；分类头 Linear({config.hidden}, 10) 接在最后一个时间步的隐藏状态上。",
-    )
+    ctx.provenance["threads"] = torch.get_num_threads()  # reductions split by thread: part of the key (registry)
+    # the settings the page states (the article gives none); its prose is in docs/draft-000/algorithms.md
     for name, value in (("profile", profile), ("epochs", epochs), ("train_images", len(data.train.labels)),
-                        ("device", ctx.device), ("data_official", data.official)):
+                        ("device", ctx.device), ("data_official", data.official), ("lr", config.lr),
+                        ("batch_size", config.batch_size), ("hidden", config.hidden)):
         result.metric(name, value)
 
-    x_train = training.to_device_images(data.train.images, ctx.device)
-    y_train = training.to_device_labels(data.train.labels, ctx.device)
-    x_test = training.to_device_images(data.test.images, ctx.device)
-    y_test = training.to_device_labels(data.test.labels, ctx.device)
+    x_train = loop.to_device_images(data.train.images, ctx.device)
+    y_train = loop.to_device_labels(data.train.labels, ctx.device)
+    x_test = loop.to_device_images(data.test.images, ctx.device)
+    y_test = loop.to_device_labels(data.test.labels, ctx.device)
 
     model = RowLSTM(config.hidden).to(ctx.device)
     calls = trace(model, x_test[:1])
@@ -210,18 +207,18 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("params_total", sum(p.numel() for p in model.parameters()))
     record_shapes(result, model)
 
-    optimizer = training.adam(model.parameters(), ctx.device, lr=config.lr)
-    result.metric("optimizer", training.describe_optimizer(optimizer))
+    optimizer = options.adam(model.parameters(), ctx.device, lr=config.lr)
+    result.metric("optimizer", options.describe_optimizer(optimizer))
     order = torch.Generator().manual_seed(config.seed)
     rows: list[list[float]] = []
     train_seconds = 0.0
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         steps = -(-len(y_train) // config.batch_size)
-        progress = training.Progress(steps, f"lstm epoch {epoch}/{epochs}")
+        progress = loop.Progress(steps, f"lstm epoch {epoch}/{epochs}")
         total = torch.zeros((), device=ctx.device)  # summed on the device: no sync per step
-        watch = training.LossWatch(epoch)
-        for idx in training.batch_indices(len(y_train), config.batch_size, order, ctx.device):
+        watch = loop.LossWatch(epoch)
+        for idx in loop.batch_indices(len(y_train), config.batch_size, order, ctx.device):
             loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -232,7 +229,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         watch.flush()
         train_loss = total.item() / len(y_train)
         train_seconds += time.perf_counter() - started
-        test_loss, test_acc, _ = training.evaluate(model, x_test, y_test)
+        test_loss, test_acc, _ = loop.evaluate(model, x_test, y_test)
         rows.append([epoch, train_loss, test_loss, test_acc])
 
     result.metric("train_seconds", round(train_seconds, 3))

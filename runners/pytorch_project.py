@@ -17,7 +17,7 @@ import numpy as np
 
 from reportgen.api import Result
 from reportgen.context import RunContext
-from runners.simple_model_fix import (
+from runners.article_fixes.simple_model import (
     SIGMOID_FIX,
     TARGET_FIX,
     Training,

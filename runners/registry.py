@@ -3,14 +3,21 @@
 Kept free of torch and numpy imports: `reportgen` reads it by path to decide what is stale
 without paying for those imports. To add a runner, write `runners/<name>.py` with a `Config`
 dataclass and `run(config, ctx) -> Result`, then add a `RunnerSpec` here.
+
+`environment` names what of the machine changes a runner's numbers (reportgen.probes): the CPU
+model and the intra-op thread count for every training runner (reductions are split per thread,
+and oneDNN picks its code path by CPU), plus the C compiler for those that train through the
+native kernels (runners/kernels/). cnn_onnx and cnn_compress deploy cnn's trained model
+(`needs`), so cnn's key is part of theirs.
 """
 
 from __future__ import annotations
 
 from reportgen.spec import RunnerSpec
 
-MNIST = "runners.datasets:mnist_identity"  # which MNIST files are on disk: part of the training runners' keys
-
+MNIST = "runners.mnist.datasets:mnist_identity"  # which MNIST files are on disk: part of the training runners' keys
+TRAINING = ("cpu", "threads")  # environment probes of a training runner (see above)
+NATIVE = (*TRAINING, "compiler")  # ... of one that trains through the C kernels
 
 RUNNERS: dict[str, RunnerSpec] = {
     spec.name: spec
@@ -28,9 +35,12 @@ RUNNERS: dict[str, RunnerSpec] = {
             data_files=("runners/article_code/simple_model.py",),
         ),
         RunnerSpec("cnn_shapes", "runners.cnn_shapes", "CNN 形状推演", "000 §2.3.1", uses_device=True),
-        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset=MNIST, profiles=True),
-        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset=MNIST, profiles=True),
-        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset=MNIST, profiles=True),
+        RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset=MNIST, profiles=True,
+                   environment=NATIVE),
+        RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset=MNIST, profiles=True,
+                   environment=TRAINING),
+        RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset=MNIST, profiles=True,
+                   environment=TRAINING),
         RunnerSpec(
             "cnn_onnx",
             "runners.cnn_onnx",
@@ -38,12 +48,15 @@ RUNNERS: dict[str, RunnerSpec] = {
             "001 §3.2.6–3.2.7",
             1800.0,
             True,
-            dataset=MNIST,
-            profiles=True,
+            dataset=MNIST,  # the evaluation images
             # the exported graph and its execution depend on these too (onnxscript: the dynamo exporter)
             packages=("numpy", "torch", "matplotlib", "onnx", "onnxruntime", "onnxscript"),
+            needs=("cnn",),
+            environment=TRAINING,
         ),
-        RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset=MNIST, profiles=True),
-        RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset=MNIST, profiles=True),
+        RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset=MNIST,
+                   needs=("cnn",), environment=TRAINING),
+        RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset=MNIST, profiles=True,
+                   environment=NATIVE),
     ]
 }

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
-ARTICLE_SCRIPT = Path(__file__).parent / "article_code" / "simple_model.py"
+ARTICLE_SCRIPT = Path(__file__).resolve().parents[1] / "article_code" / "simple_model.py"
 
 # The smallest edit that makes the script correct, as literal replacements on the article's text,
 # so the diff on the page is exactly what we changed. Each `old` must occur exactly once.

@@ -1,18 +1,11 @@
-"""The §2.5 Keras CNN ported to PyTorch, and the training loop that runners/cnn.py and
-benchmarks/cnn_throughput.py share (so the benchmark measures exactly what the page reports).
-"""
+"""The §2.5 Keras CNN ported to PyTorch, and which of its blocks train through the fused C kernels."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from runners import conv_pool, winograd_pool
-from runners.training import GraphedStep, LossWatch, Progress, adam, autocast, batch_indices
+from runners.kernels import conv_pool, winograd_pool
 
 
 class Net(nn.Module):
@@ -28,7 +21,7 @@ class Net(nn.Module):
     and the ReLU touches 4× fewer values.
 
     With `fused_blocks` set (by `prepare_model`, on a CPU), training runs conv1 → pool1 → relu1
-    and conv2 → pool2 → relu2 each as one C kernel (runners/conv_pool.py, runners/winograd_pool.py:
+    and conv2 → pool2 → relu2 each as one C kernel (runners/kernels/conv_pool.py, runners/kernels/winograd_pool.py:
     the same function up to float32 rounding). Evaluation and tracing always go through the modules.
     """
 
@@ -69,97 +62,13 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@dataclass
-class EpochStats:
-    loss: float  # mean training loss over the epoch's batches, as Keras' fit() reports it
-    accuracy: float  # share of training images classified correctly while training (running)
-    seconds: float
-
-
-def make_optimizer(model: nn.Module, lr: float, eps: float, capturable: bool = False) -> torch.optim.Optimizer:
-    device = next(model.parameters()).device
-    return adam(model.parameters(), device.type, capturable=capturable, lr=lr, eps=eps)
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    generator: torch.Generator,
-    desc: str = "",
-    epoch: int = 1,
-    graphed: GraphedStep | None = None,
-) -> EpochStats:
-    """One pass over (x, y) in a random order: batches are index_select'ed from the resident tensor.
-    Raises training.Diverged when a step's loss is nan or inf.
-
-    `graphed` (made by `graphed_step`) replays full batches as a CUDA graph on a GPU; keep the
-    same one across epochs so the graph is captured once.
-    """
-    model.train()
-    n = len(x)
-    run_step = graphed or train_step(model, optimizer, x, y)
-    progress = Progress((n + batch_size - 1) // batch_size, desc)
-    # running sums stay on the device: no host sync per step (matters on a GPU)
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), dtype=torch.long, device=x.device)
-    watch = LossWatch(epoch)
-    started = time.perf_counter()
-    for idx in batch_indices(n, batch_size, generator, str(x.device)):
-        loss, hits = run_step(idx)
-        loss_sum += loss * len(idx)
-        correct += hits
-        watch.add(loss)
-        progress.update()
-    watch.flush()
-    loss, accuracy = loss_sum.item() / n, correct.item() / n  # waits for queued GPU work: time after it
-    return EpochStats(loss, accuracy, time.perf_counter() - started)
-
-
-def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str = "float32"
-) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """The step on the batch `idx` of the resident (x, y): returns (mean loss, correct count), detached.
-
-    Gradients are zeroed in place, not set to None: the same tensors every step, which a CUDA
-    graph needs and which on CPU saves reallocating them. `precision` "bf16" runs the forward
-    pass under bfloat16 autocast (training.autocast); the loss is always taken in float32.
-    """
-    loss_fn = nn.functional.cross_entropy
-    mixed = autocast(str(x.device), precision)  # raises on an unknown precision before any step runs
-
-    def step(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xb = x.index_select(0, idx)
-        yb = y.index_select(0, idx)
-        with mixed:
-            logits = model(xb)
-        loss = loss_fn(logits.float(), yb)
-        optimizer.zero_grad(set_to_none=False)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            return loss.detach(), (logits.argmax(1) == yb).sum()
-
-    return step
-
-
-def graphed_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, enabled: bool,
-    precision: str = "float32",
-) -> GraphedStep:
-    """`train_step` wrapped for CUDA graph replay (a plain call on CPU); the optimizer must be capturable on CUDA."""
-    return GraphedStep(train_step(model, optimizer, x, y, precision), batch_size, str(x.device), enabled)
-
-
 def prepare_model(model: nn.Module, device: str, channels_last: bool, fuse_blocks: bool = False) -> nn.Module:
     """The model on `device`; NHWC activations with `channels_last`; with `fuse_blocks`, training on a
     CPU runs each conv → pool → ReLU block as one kernel where it compiles here (`kernel_status` says)."""
     model.to(device)
     if fuse_blocks and device.split(":")[0] == "cpu" and isinstance(model, Net):
-        model.fused_blocks = (conv_pool.fits(model.conv1, model.pool1) and conv_pool.load()[0] is not None,
-                              winograd_pool.fits(model.conv2, model.pool2) and winograd_pool.load()[0] is not None)
+        model.fused_blocks = (conv_pool.fits(model.conv1, model.pool1) and conv_pool.load().lib is not None,
+                              winograd_pool.fits(model.conv2, model.pool2) and winograd_pool.load().lib is not None)
     if channels_last and not model_is_fused(model):
         # NHWC activations: on CPU max pooling is ~9x and the oneDNN convolutions somewhat faster
         # than in NCHW for this model (profiled; about 1.3x per training step overall). The fused
@@ -181,9 +90,24 @@ def kernel_status(device: str, enabled: bool = True, precision: str = "float32")
         return "未用（仅 CPU；GPU 上用 cuDNN）"
     if precision != "float32":
         return f"未用（精度 {precision}：由 autocast 计算）"
-    (first, first_how), (second, second_how) = conv_pool.load(), winograd_pool.load()
-    if first and second and first_how == second_how:
+    first, second = conv_pool.load(), winograd_pool.load()
+    if first.lib and second.lib and first.how == second.how:
         return (f"已用：conv1 块（直接卷积）与 conv2 块（Winograd F(2×2, 3×3)）各与其后的 2×2 池化和 ReLU 融合为一个 C 内核"
-                f"（{first_how}）")
-    return "；".join(f"{name} 块{'已用' if lib else '未用'}（{how}）"
-                     for name, lib, how in (("conv1", first, first_how), ("conv2", second, second_how)))
+                f"（{first.how}）")
+    return "；".join(f"{name} 块{'已用' if built.lib else '未用'}（{built.how}）"
+                     for name, built in (("conv1", first), ("conv2", second)))
+
+
+def kernels_apply(device: str, enabled: bool = True, precision: str = "float32") -> bool:
+    """Whether training tries the fused kernels at all: on a CPU, in float32, unless switched off."""
+    return enabled and device.split(":")[0] == "cpu" and precision == "float32"
+
+
+def kernel_provenance(device: str, enabled: bool = True, precision: str = "float32") -> dict[str, str]:
+    """For `ctx.provenance`: whether the native kernels ran (or why not), how they were compiled, and the
+    intra-op thread count (their weight gradients, like torch's reductions, are summed per thread)."""
+    notes = {"native_kernels": kernel_status(device, enabled, precision), "threads": str(torch.get_num_threads())}
+    if kernels_apply(device, enabled, precision):
+        commands = [built.command for built in (conv_pool.load(), winograd_pool.load()) if built.command]
+        notes["kernel_compiler"] = "；".join(commands) or "未编译（找不到 C 编译器）"
+    return notes

@@ -1,50 +1,49 @@
-"""The §2.5 CNN trained exactly as runners/cnn.py trains it, for the deployment runners.
+"""The cnn runner's training recipe (000 §2.5): its settings, data rules, model and training loop.
 
-cnn_onnx, cnn_compress and cnn_ddp each train their own model (a runner's result must follow
-from its own code and config, not from another runner's cache) with the same data rules, seed,
-model, optimizer and `train_epoch` as `runners.cnn`: on a CPU, the same config gives the same
-weights bit for bit. Their quick budget defaults to one epoch (the cnn runner's first epoch),
-so a site build stays short on a 2-core CPU.
+runners/cnn.py trains with it once and writes the weights (runners/cnn_model/weights.py); cnn_onnx
+and cnn_compress read that file instead of training again. cnn_ddp trains the same recipe in one
+process as the reference its data-parallel run is compared with: on a CPU, the same settings and
+thread count give the same weights bit for bit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import statistics
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
-from runners import training
 from reportgen.api import Result
-from runners.cnn_model import Net, graphed_step, make_optimizer, prepare_model, train_epoch
-from runners.mnist import load_mnist
+from runners.cnn_model.net import Net, prepare_model
+from runners.cnn_model.steps import graphed_step, make_optimizer, train_epoch
+from runners.mnist.loader import MnistData, load_mnist
+from runners.training import loop, options
 
-EPOCH_COLUMNS = ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]  # the cnn runner's table
+EPOCH_COLUMNS = ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The cnn runner's training fields; runners subclass it and add their own."""
+    """The cnn runner's settings; cnn_ddp subclasses it with a shorter quick budget."""
 
     profile: str = "auto"  # auto: full on an accelerator, quick on a CPU
     epochs: int = 5  # the article's fit(epochs=5)
     batch_size: int = 64
-    lr: float = 1e-3  # Keras Adam defaults, as in runners/cnn.py
+    lr: float = 1e-3  # Keras Adam defaults
     eps: float = 1e-7
-    train_limit: int = 0
+    train_limit: int = 0  # 0: every training image the profile allows
     test_limit: int = 0
     quick_train: int = 8000
-    quick_epochs: int = 1  # the cnn runner's default is 2; one epoch keeps each of these runners short
+    quick_epochs: int = 2
     data_dir: str = ""
     download: bool = True
     seed: int = 0
-    channels_last: bool = True
-    fused_conv_pool: bool = True  # on a CPU, each conv → pool → ReLU block as one C kernel, as the cnn runner's option
-    precision: str = "float32"  # "bf16": bfloat16 autocast, as the cnn runner's option
+    channels_last: bool = True  # NHWC on CPU: ~1.3x faster steps here (benchmarks/cnn_throughput.py)
+    cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
+    # on a CPU, train each conv → pool → ReLU block as one C kernel (runners/kernels/)
+    fused_conv_pool: bool = True
+    # "bf16": forward pass under bfloat16 autocast, ~1.4x faster steps on a CPU with native bf16
+    # (benchmarks/cnn_throughput.py --bf16) but not the article's float32 arithmetic: opt-in
+    precision: str = "float32"
 
 
 @dataclass
@@ -58,19 +57,24 @@ class Data:
     description: str  # Chinese, for the page
     official: bool
     channels_last: bool
+    arrays: MnistData  # the same images and labels as read (uint8 numpy), for figures and demonstrations
 
 
 @dataclass
 class Trained:
     model: torch.nn.Module
     rows: list[list[float]]  # per epoch: epoch, train loss, train accuracy, test loss, test accuracy
-    seconds: float
+    seconds: float  # in the epochs' loops, without the evaluations after them
+    test_logits: torch.Tensor  # of the last epoch's evaluation
+    optimizer: str  # which implementation ran (options.describe_optimizer)
+    cuda_graph: str  # whether steps replayed a CUDA graph, and why not
 
 
 def load(config: TrainConfig, device: str) -> Data:
-    """The data of runners/cnn.py for this config (same profile rules, subset and layout)."""
+    """The data for this config: profile rules, subsets and tensor layout."""
     kind = torch.device(device).type  # "cuda:1" (a DDP rank's device) is a CUDA device too
-    profile = training.resolve_profile(config.profile, kind)
+    profile = options.resolve_profile(config.profile, kind)
+    # the offline split is fixed (seed 0), so runs with other training seeds score the same images
     data = load_mnist(config.data_dir, config.download)
     epochs = config.epochs if profile == "full" else config.quick_epochs
     limits = [n for n in (config.train_limit, config.quick_train if profile == "quick" else 0) if n > 0]
@@ -79,24 +83,25 @@ def load(config: TrainConfig, device: str) -> Data:
     channels_last = config.channels_last and kind == "cpu"
     return Data(
         profile, epochs,
-        training.to_device_images(data.train.images, device, channels_last),
-        training.to_device_labels(data.train.labels, device),
-        training.to_device_images(data.test.images, device, channels_last),
-        training.to_device_labels(data.test.labels, device),
-        data.description + note, data.official, channels_last,
+        loop.to_device_images(data.train.images, device, channels_last),
+        loop.to_device_labels(data.train.labels, device),
+        loop.to_device_images(data.test.images, device, channels_last),
+        loop.to_device_labels(data.test.labels, device),
+        data.description + note, data.official, channels_last, data,
     )
 
 
 def new_model(config: TrainConfig, device: str, channels_last: bool) -> torch.nn.Module:
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
-    fuse = config.fused_conv_pool and config.precision == "float32"  # the kernels are float32 only, as in runners/cnn.py
+    # under bf16 autocast the kernels do not apply (float32 only): the modules run, in channels_last
+    fuse = config.fused_conv_pool and config.precision == "float32"
     return prepare_model(Net(), device, channels_last, fuse)
 
 
 def train(config: TrainConfig, device: str, data: Data) -> Trained:
-    """The training loop of runners/cnn.py, line for line (single process)."""
+    """Train a fresh model on `data` in one process, evaluating on the test split after each epoch."""
     model = new_model(config, device, data.channels_last)
-    graphs = device.split(":")[0] == "cuda"  # as the cnn runner's default cuda_graphs=True
+    graphs = config.cuda_graphs and device.split(":")[0] == "cuda"
     optimizer = make_optimizer(model, config.lr, config.eps, capturable=graphs)
     stepper = graphed_step(model, optimizer, data.x, data.y, config.batch_size, graphs, config.precision)
     generator = torch.Generator().manual_seed(config.seed)
@@ -105,13 +110,13 @@ def train(config: TrainConfig, device: str, data: Data) -> Trained:
         stats = train_epoch(model, optimizer, data.x, data.y, config.batch_size, generator, f"epoch {epoch}/{data.epochs}",
                             epoch, stepper)
         seconds += stats.seconds
-        test_loss, test_acc, _ = training.evaluate(model, data.xt, data.yt)
+        test_loss, test_acc, logits = loop.evaluate(model, data.xt, data.yt)
         rows.append([epoch, stats.loss, stats.accuracy, test_loss, test_acc])
-    return Trained(model, rows, seconds)
+    return Trained(model, rows, seconds, logits, options.describe_optimizer(optimizer), stepper.status)
 
 
-def report(result: Result, config: TrainConfig, data: Data, rows: list[list[float]], seconds: float, device: str) -> None:
-    """The cnn runner's training metrics and epoch table, under the same names."""
+def report(result: Result, data: Data, rows: list[list[float]], seconds: float, device: str, caption: str) -> None:
+    """A training run's metrics and epoch table, under the names the cnn page uses."""
     result.text("data_source", data.description)
     result.metric("profile", data.profile)
     result.metric("epochs", data.epochs)
@@ -123,79 +128,4 @@ def report(result: Result, config: TrainConfig, data: Data, rows: list[list[floa
     result.metric("images_per_second", round(len(data.y) * data.epochs / max(seconds, 1e-9), 1))
     result.metric("data_official", data.official)
     result.metric("device", device)
-    result.table("epochs", EPOCH_COLUMNS, rows,
-                 caption="训练损失与准确率是该轮各批次的平均；测试列在每轮结束时以评估模式计算（与 cnn 运行器同一算法）。")
-    result.text("same_as_cnn", same_as_cnn(config, data.profile))
-
-
-def same_as_cnn(config: TrainConfig, profile: str) -> str:
-    """Say on the page which cnn runner config gives these weights (cnn's defaults are read, not copied)."""
-    # imported here, not at the top: DDP workers then need not import matplotlib
-    from runners.cnn import Config as CnnConfig
-
-    names = [f.name for f in fields(TrainConfig) if f.name not in ("data_dir", "download")]
-    settings = "，".join(f"{n}={getattr(config, n)}" for n in names).replace(
-        f"profile={config.profile}", f"profile={config.profile}（本次为 {profile}）" if config.profile != profile else f"profile={profile}")
-    # profile is left out: the DDP runner passes the resolved one ("quick"), which is what cnn's "auto" becomes on a CPU
-    differs = [n for n in names if n != "profile" and getattr(config, n) != getattr(CnnConfig(), n, None)]
-    text = ("本页的模型由 cnn 运行器（000 §2.5）的同一段代码训练：cnn_model.Net、make_optimizer、train_epoch，"
-            f"同一数据规则、种子与 quick/full 档位规则。训练设置：{settings}。在 CPU 上，cnn 运行器取相同设置、"
-            f"相同线程数（本次 {torch.get_num_threads()} 个；线程数不同时求和顺序不同，只差浮点舍入）时得到逐位相同的权重。")
-    if differs == ["quick_epochs"] and config.quick_epochs < CnnConfig().quick_epochs:
-        text += (f"与 cnn 运行器的默认设置只差 quick_epochs（这里 {config.quick_epochs} 轮，为缩短建站时间；cnn 为 "
-                 f"{CnnConfig().quick_epochs} 轮）：quick 档下本页的模型就是 cnn 页面模型第 {config.quick_epochs} 轮结束时的权重，"
-                 f"测试准确率等于 cnn 页面轮次表第 {config.quick_epochs} 行的测试准确率。")
-    elif differs:
-        text += f"与 cnn 运行器的默认设置不同的是：{'、'.join(differs)}。"
-    return text
-
-
-def eval_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A CPU float32 copy in plain NCHW layout and eval mode: what gets exported, compressed and timed."""
-    clone = Net()
-    clone.load_state_dict({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()})
-    return clone.eval()
-
-
-def nchw(x: torch.Tensor) -> torch.Tensor:
-    return x.detach().to("cpu").contiguous()
-
-
-@contextlib.contextmanager
-def threads(n: int) -> Iterator[int]:
-    """torch's intra-op threads set to n (0: unchanged) inside the block, restored after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n or previous)
-    try:
-        yield n or previous
-    finally:
-        torch.set_num_threads(previous)
-
-
-def median_seconds(fn: Callable[[], object], runs: int, warmup: int = 5) -> float:
-    """Median wall time of fn() after warm-up (the median shrugs off scheduler hiccups on a shared machine)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def sig3(x: float) -> float:
-    """Three significant digits: timings on a shared machine are not more precise than that."""
-    return float(f"{x:.3g}")
-
-
-def state_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, torch.Tensor]:
-    logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    return (logits.argmax(1) == y).float().mean().item(), logits
+    result.table("epochs", EPOCH_COLUMNS, rows, caption=caption)

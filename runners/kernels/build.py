@@ -1,12 +1,13 @@
-"""Build, cache and load the CNN's C kernels (runners/conv_pool.py, runners/winograd_pool.py).
+"""Build, cache and load the CNN's C kernels (conv_pool.c, winograd_pool.c beside this file).
 
-A kernel is C source held in its module (so the runners' import-scan fingerprint covers it),
-compiled with `$CC` (else `cc`) on first use into a shared library under `$LIVING_KERNEL_DIR`
-(else ~/.cache/living-article/kernels). The file name carries a hash of the source, the
-compiler's version, the flags and the CPU model and flags (-march=native code runs only on CPUs
-like this one), so a changed kernel or machine gets a fresh build. Builds are atomic (a
-temporary file, then a rename): runners may compile at once. Nothing here raises for a missing
-or failing compiler: `build` says what happened, and the caller runs torch's modules instead.
+A kernel is a C file next to its Python module (a companion of the module: the runners' fingerprint
+covers it), including the shared `build.h` (a companion of this module). It is compiled with `$CC`
+(else `cc`) on first use into a shared library under `$LIVING_KERNEL_DIR` (else
+~/.cache/living-article/kernels). The file name carries a hash of the C sources, the compiler's
+version, the flags and the CPU model and flags (-march=native code runs only on CPUs like this
+one), so a changed kernel or machine gets a fresh build. Builds are atomic (a temporary file, then
+a rename): runners may compile at once. Nothing here raises for a missing or failing compiler:
+`build` says what happened, and the caller runs torch's modules instead.
 """
 
 from __future__ import annotations
@@ -19,55 +20,18 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-# Shared by every kernel: 16-float vectors (GCC/Clang vector extensions; AVX-512 registers under
-# -march=native where the CPU has them, pairs of AVX2 registers elsewhere) and unaligned access.
-PRELUDE = r"""
-#include <stdint.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-typedef float vf __attribute__((vector_size(64)));   /* 16 channels */
-typedef int32_t vi __attribute__((vector_size(64)));
-typedef uint8_t vb __attribute__((vector_size(16)));
-
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf pick(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-/* max pooling of one 2×2 window per lane (y in row-major order), then ReLU: stores the pooled value and
-   the position of the first maximum (NaN wins, as in max_pool2d), or 4 where the ReLU passes no gradient */
-static inline void pool_relu(const vf y[4], float *out, uint8_t *arg) {
-    vf best = y[0];
-    vi where = (vi){0};
-    for (int q = 1; q < 4; q++) {
-        const vi take = (y[q] > best) | (y[q] != y[q]);
-        best = pick(take, y[q], best);
-        where = (where & ~take) | (take & q);
-    }
-    const vi positive = best > 0, nan = best != best;
-    store(out, pick(positive | nan, best, (vf){0}));
-    where = (where & positive) | (~positive & 4);
-    const vb packed = __builtin_convertvector(where, vb);
-    memcpy(arg, &packed, sizeof packed);
-}
-static inline int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-"""
 # -O3 without -ffast-math: IEEE float32 (NaN tests and summation order kept); OpenMP shares the
 # runtime torch has loaded (same soname), so the kernels use torch's thread pool, not a second one
 FLAGS = (("-O3", "-march=native", "-fopenmp"), ("-O3", "-march=native"))
 POINTER, INT64 = ctypes.c_void_p, ctypes.c_int64
+HERE = Path(__file__).resolve().parent
+SHARED_HEADER = HERE / "build.h"  # included by every kernel; its text is part of each build's cache key
 
 
 def kernel_dir() -> Path:
@@ -85,31 +49,42 @@ def _cpu_identity() -> str:
         return platform.processor() + platform.machine()
 
 
-def _compile(compiler: str, flags: tuple[str, ...], source: str, target: Path) -> str:
-    """Build the shared library at `target` (atomically); '' or the error."""
+@dataclass(frozen=True)
+class Built:
+    """A kernel library as `build` left it."""
+
+    lib: Any  # the loaded library, or None when it is not there
+    how: str  # for the page: compiler, flags and threading, or why there is no library
+    command: str = ""  # the compile command (file names only, no machine paths); "" when no compiler was found
+
+
+def _compile(command: list[str], target: Path) -> str:
+    """Run `command` (which writes `-o TARGET`) into a temporary file, then move it to `target`; '' or the error."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        source_file, built = Path(tmp) / "kernel.c", Path(tmp) / target.name
-        source_file.write_text(source, encoding="utf-8")
-        done = subprocess.run([compiler, *flags, "-fPIC", "-shared", str(source_file), "-o", str(built)],
-                              capture_output=True, text=True, check=False, timeout=120)
+        built = Path(tmp) / target.name
+        done = subprocess.run([*command, "-o", str(built)], capture_output=True, text=True, check=False, timeout=120)
         if done.returncode != 0:
             return " ".join((done.stderr or done.stdout).split())[:200]
         os.replace(built, target)
     return ""
 
 
-def build(name: str, source: str, declare: Callable[[Any], None]) -> tuple[Any, str]:
-    """(the loaded library, how it was built) or (None, why not); `declare` sets the argtypes."""
-    compiler = shutil.which(os.environ.get("CC") or "cc")
+def build(name: str, source: Path, declare: Callable[[Any], None]) -> Built:
+    """Compile (or take from the cache) and load the C file `source`; `declare` sets the argtypes."""
+    wanted = os.environ.get("CC") or "cc"
+    compiler = shutil.which(wanted)
     if not compiler:
-        return None, f"找不到 C 编译器 {os.environ.get('CC') or 'cc'}"
+        return Built(None, f"找不到 C 编译器 {wanted}")
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
-    errors = []
+    code = SHARED_HEADER.read_text(encoding="utf-8") + source.read_text(encoding="utf-8")
+    errors, command = [], ""
     for flags in FLAGS:
-        key = hashlib.sha256("\0".join([source, version, *flags, _cpu_identity()]).encode()).hexdigest()[:16]
+        key = hashlib.sha256("\0".join([code, version, *flags, _cpu_identity()]).encode()).hexdigest()[:16]
         target = kernel_dir() / f"{name}-{key}.so"
-        error = "" if target.is_file() else _compile(compiler, flags, source, target)
+        options = [*flags, "-fPIC", "-shared", f"-I{HERE}"]
+        command = " ".join([Path(compiler).name, *options[:-1], source.name, "-o", target.name])
+        error = "" if target.is_file() else _compile([compiler, *options, str(source)], target)
         if error:
             errors.append(error)
             continue
@@ -121,8 +96,8 @@ def build(name: str, source: str, declare: Callable[[Any], None]) -> tuple[Any, 
         declare(lib)
         threads = "OpenMP 多线程" if "-fopenmp" in flags else "单线程（编译器不支持 OpenMP）"
         compiler_name = version.splitlines()[0] if version else Path(compiler).name
-        return lib, f"{compiler_name}，{' '.join(flags)}，{threads}"
-    return None, "编译或加载失败：" + errors[0]
+        return Built(lib, f"{compiler_name}，{' '.join(flags)}，{threads}", command)
+    return Built(None, "编译或加载失败：" + errors[0], command)
 
 
 def ptr(t: torch.Tensor) -> ctypes.c_void_p:

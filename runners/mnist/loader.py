@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from runners import datasets
+from runners.mnist import datasets
 
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -1,4 +1,4 @@
-"""A training run that diverges stops with "loss became nan at epoch E, step S" (training.Diverged),
+"""A training run that diverges stops with "loss became nan at epoch E, step S" (runners.training.loop.Diverged),
 which the page shows as the runner's error, instead of reporting meaningless numbers."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import pytest
 import torch
 from toyproject import REPO
 
-from runners import cnn, gan, lstm, training
 from reportgen.child import build_config
 from reportgen.context import RunContext
-from runners.mnist import MnistData, Split
+from runners import cnn, gan, lstm
+from runners.cnn_model import recipe
+from runners.mnist.loader import MnistData, Split
+from runners.training import loop as training
 
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 TINY = {"quick_train": 128, "quick_epochs": 1, "download": False, "profile": "quick", "batch_size": 32}
@@ -60,7 +62,7 @@ def ctx(tmp_path: Path) -> RunContext:
 
 
 def test_cnn_with_a_huge_learning_rate_diverges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cnn, "load_mnist", lambda *a, **k: fake_mnist())
+    monkeypatch.setattr(recipe, "load_mnist", lambda *a, **k: fake_mnist())  # cnn trains by its recipe
     config = build_config(cnn.Config, {**TINY, "lr": 1e6})
     with pytest.raises(training.Diverged, match=r"^loss became (nan|inf) at epoch 1, step \d+$"):
         cnn.run(config, ctx(tmp_path))

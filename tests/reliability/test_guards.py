@@ -16,12 +16,12 @@ import pytest
 from toyproject import REPO
 
 from reportgen import pipeline
+from reportgen.child import ConfigError, build_config
 from reportgen.execute import _read_result, unsafe_outputs
 from reportgen.lock import LockTimeout, runner_lock
 from reportgen.pipeline import bring_up_to_date, failure_line
 from reportgen.settings import load_settings
 from reportgen.store import CorruptEntry, Store, read_entry
-from reportgen.child import ConfigError, build_config
 
 
 def test_a_held_lock_times_out_naming_its_holder(tmp_path: Path) -> None:

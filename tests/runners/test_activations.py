@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from runners import activations
 from reportgen.context import RunContext
+from runners import activations
 
 
 def run(tmp_path: Path, **overrides: float) -> dict:

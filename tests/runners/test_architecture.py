@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from reportgen.api import Result
-from runners.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
+from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
 
 class Tiny(nn.Module):

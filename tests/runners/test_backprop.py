@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reportgen.context import RunContext
 from runners import backprop
 from runners.backprop import Config, gradients, torch_gradients
-from reportgen.context import RunContext
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def test_no_reading_reproduces_article_a1(result) -> None:
 def test_cli_writes_ok_result(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "runners", "backprop", "--out", str(out)],
+        [sys.executable, "-m", "reportgen.child", "backprop", "--registry", "runners.registry", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

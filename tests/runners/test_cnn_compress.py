@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import run_tiny
 from torch import nn
 
+from reportgen.context import Upstream
 from runners import cnn_compress
-from runners.cnn_model import Net, param_count
-from reportgen.context import RunContext
+from runners.cnn_model.net import Net, param_count
 
-MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 WEIGHTS = 320 - 32 + 18_496 - 64 + 36_928 - 64 + 36_928 - 64 + 650 - 10  # conv and linear weights, no biases
 
 
@@ -66,19 +66,14 @@ def test_sizes_dense_gzip_and_sparse(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory):
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
-    config = cnn_compress.Config(profile="quick", quick_train=256, test_limit=256, download=False,
-                                 latency_runs=3, batch_runs=2, curve=(0.5, 0.9))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
-        ctx = RunContext(out_dir=tmp_path_factory.mktemp("compress"), device="cpu", device_name="cpu", seed=0)
-        return cnn_compress.run(config, ctx), ctx
+def result(tmp_path_factory: pytest.TempPathFactory, cnn_upstream: Upstream):
+    overrides = {"test_limit": 256, "download": False, "latency_runs": 3, "batch_runs": 2, "curve": [0.5, 0.9]}
+    out = tmp_path_factory.mktemp("compress")
+    return run_tiny(cnn_compress, out, overrides, {"cnn": cnn_upstream}), out, cnn_upstream
 
 
 def test_compression_table(result) -> None:
-    res, ctx = result
+    res, out, cnn = result
     table = res.tables["compression"]
     assert table.columns == cnn_compress.COLUMNS
     assert [r[0] for r in table.rows] == ["float32 原始", "int8 动态量化（Linear 层）", "剪枝 50%（全局 L1，非结构化）",
@@ -94,13 +89,15 @@ def test_compression_table(result) -> None:
         assert 0.0 <= row[4] <= 1.0 and row[5] > 0 and row[6] > 0
     for key, s in (("pruned50", 0.5), ("pruned80", 0.8), ("pruned90", 0.9)):
         assert res.metrics[f"{key}_weight_sparsity"] == pytest.approx(s, abs=0.5 / WEIGHTS)
-    # the float copy scores like the trained model (NCHW vs channels_last: rounding only)
+    # the received model scores as the cnn runner measured it (NCHW vs its training layout: rounding only)
+    assert res.metrics["test_accuracy"] == cnn.metrics["test_accuracy"] and res.metrics["test_images"] == 256
     assert base[4] == pytest.approx(res.metrics["test_accuracy"], abs=1 / 256 + 1e-4)
     assert res.metrics["quantized_layers"] == "fc1, fc2"
     assert res.metrics["quantized_param_fraction"] == pytest.approx((36_928 + 650) / 93_322)
-    assert (ctx.out_dir / res.figures["sparsity"].path).is_file()
+    assert (out / res.figures["sparsity"].path).is_file()
     assert res.series["sparsity"].x == [0.0, 0.5, 0.9]
-    assert not list(ctx.out_dir.glob("*.pt"))  # checkpoints are measured, not published
+    assert not list(out.glob("*.pt"))  # checkpoints are measured, not published
+    assert res.tables["epochs"].rows == cnn.result["tables"]["epochs"]["rows"]  # cnn's training, repeated
 
 
 def test_size_claim(result) -> None:

@@ -11,12 +11,15 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from runners import cnn, cnn_onnx  # noqa: E402  (after the skips: the module needs onnxruntime at run time)
-from runners.cnn_model import Net  # noqa: E402
-from reportgen.context import RunContext  # noqa: E402
+from tiny import run_tiny  # noqa: E402
 
-MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
-TINY = {"profile": "quick", "quick_train": 256, "test_limit": 256, "quick_epochs": 1, "download": False}
+from reportgen.context import Upstream  # noqa: E402
+from runners import cnn_onnx  # noqa: E402  (after the skips: the module needs onnxruntime at run time)
+from runners.cnn_model import weights  # noqa: E402
+from runners.cnn_model.net import Net  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"test_limit": 256, "download": False, "latency_runs": 5, "batch_runs": 3}
 
 
 def test_export_runs_in_onnxruntime_with_any_batch_size(tmp_path: Path) -> None:
@@ -34,27 +37,41 @@ def test_export_runs_in_onnxruntime_with_any_batch_size(tmp_path: Path) -> None:
         assert np.abs(out - expected).max() < 1e-4
 
 
+def test_the_exported_file_holds_no_machine_path_and_is_the_same_from_any_checkout(tmp_path: Path) -> None:
+    """The exporter records each node's Python stack (absolute paths of this checkout and of the Python
+    installation); export strips them, so the published cnn.onnx leaks no home directory and two
+    checkouts of one commit write the same bytes."""
+    torch.manual_seed(1)
+    model = Net().eval()
+    first, second = tmp_path / "a" / "cnn.onnx", tmp_path / "b" / "cnn.onnx"
+    for path in (first, second):
+        path.parent.mkdir()
+        cnn_onnx.export(model, str(path))
+    data = first.read_bytes()
+    for leak in {str(REPO), str(REPO.resolve()), str(Path.home()), str(Path.home().resolve())}:
+        assert leak.encode() not in data, leak
+    assert b"stack_trace" not in data and b".py\"" not in data and b'File "' not in data
+    assert second.read_bytes() == data
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(first)), full_check=True)  # still a valid model
+
+
 def test_preprocess_matches_the_training_tensors() -> None:
     images = np.random.default_rng(0).integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
-    x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)  # runners.training.to_device_images
+    x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)  # runners.training.loop.to_device_images
     assert np.array_equal(cnn_onnx.preprocess(images), x.numpy())
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory):
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
-        ctx = RunContext(out_dir=tmp_path_factory.mktemp("onnx"), device="cpu", device_name="cpu", seed=0)
-        result = cnn_onnx.run(cnn_onnx.Config(**TINY, latency_runs=5, batch_runs=3), ctx)
-        cnn_ctx = RunContext(out_dir=tmp_path_factory.mktemp("cnn"), device="cpu", device_name="cpu", seed=0)
-        reference = cnn.run(cnn.Config(**TINY), cnn_ctx)
-    return result, ctx, reference
+def runs(tmp_path_factory: pytest.TempPathFactory, cnn_upstream: Upstream):
+    out = tmp_path_factory.mktemp("onnx")
+    result = run_tiny(cnn_onnx, out, TINY, {"cnn": cnn_upstream})
+    return result, out, cnn_upstream
 
 
 def test_runner_torch_and_onnxruntime_agree(runs) -> None:
-    result, ctx, _ = runs
+    result, out, _ = runs
     m = result.metrics
     assert m["max_abs_diff"] < 1e-4 and m["mean_abs_diff"] <= m["max_abs_diff"]
     assert m["prediction_agreement"] == 1.0
@@ -62,10 +79,11 @@ def test_runner_torch_and_onnxruntime_agree(runs) -> None:
     assert m["inputs_identical"] is True
     assert m["ort_provider"] == "CPUExecutionProvider" and m["threads"] == 1
     assert m["onnx_opset"] >= 17 and m["onnx_nodes"] == 12
-    assert (ctx.out_dir / "cnn.onnx").stat().st_size == m["onnx_bytes"]
+    assert (out / "cnn.onnx").stat().st_size == m["onnx_bytes"]
+    assert m["test_images"] == 256
     assert "Conv ×3" in result.texts["onnx_graph"] and "batch×1×28×28" in result.texts["onnx_graph"]
     assert "def deploy" in result.texts["deploy_script"] and "def preprocess" in result.texts["deploy_script"]
-    assert (ctx.out_dir / result.figures["agreement"].path).is_file()
+    assert (out / result.figures["agreement"].path).is_file()
     assert result.claims == []  # the article names ONNX as a target but states nothing numeric about it
 
 
@@ -80,10 +98,25 @@ def test_latency_table(runs) -> None:
     assert result.metrics["ort_image_latency_seconds"] * 1e3 == pytest.approx(table.rows[1][3], rel=0.01)
 
 
-def test_same_weights_as_the_cnn_runner(runs) -> None:
-    """Same config, same code path: the cnn runner's numbers come out bit for bit."""
-    result, _, reference = runs
-    for name in ("test_accuracy", "test_loss", "train_images", "test_images", "epochs", "profile"):
-        assert result.metrics[name] == reference.metrics[name]
-    assert result.tables["epochs"].rows == reference.tables["epochs"].rows
-    assert "quick_epochs" in result.texts["same_as_cnn"]
+def test_the_model_is_the_cnn_runners(runs) -> None:
+    """Nothing is trained here: the exported model is cnn's weights file, and the page repeats cnn's training."""
+    result, _, cnn = runs
+    for name in ("test_accuracy", "test_loss", "train_images", "epochs", "profile", "train_seconds"):
+        assert result.metrics[name] == cnn.metrics[name]
+    assert result.tables["epochs"].rows == cnn.result["tables"]["epochs"]["rows"]
+    assert result.texts["data_source"] == cnn.result["texts"]["data_source"]
+    # the cnn runner evaluated the same weights in its training layout: rounding apart, the same score
+    assert result.metrics["torch_accuracy"] == pytest.approx(cnn.metrics["test_accuracy"], abs=1 / 256 + 1e-6)
+    model = weights.load_trained(weights.weights_file(cnn))
+    x = torch.rand(3, 1, 28, 28)
+    (out,) = ort.InferenceSession(str(runs[1] / "cnn.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["logits"], {"images": x.numpy()})
+    with torch.no_grad():
+        assert np.abs(out - model(x).numpy()).max() < 1e-4
+
+
+def test_without_the_cnn_result_the_runner_says_what_it_needs(tmp_path: Path) -> None:
+    from reportgen.context import UpstreamError
+
+    with pytest.raises(UpstreamError, match="needs"):
+        run_tiny(cnn_onnx, tmp_path, TINY)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runners import cnn_shapes
 from reportgen.context import RunContext
+from runners import cnn_shapes
 
 
 @pytest.fixture(scope="module")

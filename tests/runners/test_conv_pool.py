@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from tiny import loaded_kernel
 from torch import nn
 
-from runners import conv_pool, winograd_pool
-from runners.cnn_model import Net, prepare_model
+from runners.cnn_model.net import Net, prepare_model
+from runners.kernels import conv_pool, winograd_pool
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_whole_model_gradients_agree_with_the_unfused_model(kernel: object, fuse
     x, y = mnist_like(64), torch.arange(64) % 10
     torch.manual_seed(0)
     model = prepare_model(Net(), "cpu", True, True)
-    assert model.fused_blocks == (True, winograd_pool.load()[0] is not None)
+    assert model.fused_blocks == (True, winograd_pool.load().lib is not None)
     runs = []
     for blocks in ((False, False), fused):
         model.fused_blocks = blocks
@@ -142,7 +142,7 @@ def test_kernel_applies_only_where_it_computes_the_same_thing(kernel: object) ->
 def test_layout_follows_the_path_training_takes(kernel: object) -> None:
     """Fused: the kernels' NHWC outputs set the layout, weights stay as they are. bf16 (the kernels are
     float32 only) and unfused runs: the modules run, with channels_last weights."""
-    from runners.cnn_trained import TrainConfig, new_model
+    from runners.cnn_model.recipe import TrainConfig, new_model
 
     fused = new_model(TrainConfig(), "cpu", True)
     assert all(fused.fused_blocks) and fused.conv2.weight.is_contiguous()

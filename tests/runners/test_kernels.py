@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from runners import conv_pool, kernels, winograd_pool
-from runners.cnn_model import Net, kernel_status, prepare_model
+from reportgen.fingerprint import closure_digests
+from runners.cnn_model.net import Net, kernel_provenance, kernel_status, prepare_model
+from runners.kernels import build, conv_pool, winograd_pool
 
-SOURCE = kernels.PRELUDE + "int answer(void) { return 42; }\n"
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = '#include "build.h"\nint answer(void) { return 42; }\n'  # with the shared header, as the real kernels
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Path:
+    source = tmp_path / "probe.c"
+    source.write_text(PROBE)
+    return source
 
 
 def declare(lib: object) -> None:
@@ -30,37 +39,51 @@ def fresh_loads() -> Iterator[None]:
         module.load.cache_clear()
 
 
-def with_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> tuple[object, str]:
-    """kernels.build() with `script` as the C compiler and a fresh kernel directory."""
+def with_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str, probe: Path) -> build.Built:
+    """build.build() with `script` as the C compiler and a fresh kernel directory."""
     fake = tmp_path / "cc"
     fake.write_text(script)
     fake.chmod(0o755)
     monkeypatch.setenv("CC", str(fake))
     monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
-    return kernels.build("probe", SOURCE, declare)
+    return build.build("probe", probe, declare)
 
 
-def test_a_build_is_cached_by_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_build_is_cached_by_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: Path) -> None:
     if not shutil.which("cc"):
         pytest.skip("no C compiler")
-    monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path))
-    lib, how = kernels.build("probe", SOURCE, declare)
-    assert lib.answer() == 42 and how.endswith(("OpenMP 多线程", "单线程（编译器不支持 OpenMP）"))
-    built = sorted(tmp_path.glob("probe-*.so"))
+    monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
+    first = build.build("probe", probe, declare)
+    assert first.lib.answer() == 42 and first.how.endswith(("OpenMP 多线程", "单线程（编译器不支持 OpenMP）"))
+    # the command is published in the provenance: file names only, no machine path
+    assert first.command.startswith("cc -O3 -march=native") and " probe.c -o probe-" in first.command
+    assert str(tmp_path) not in first.command and str(Path.home()) not in first.command
+    built = sorted((tmp_path / "kernels").glob("probe-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    assert kernels.build("probe", SOURCE, declare)[0].answer() == 42
+    assert build.build("probe", probe, declare).lib.answer() == 42
     assert built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
-    kernels.build("probe", SOURCE + "/* changed */\n", declare)
-    assert len(list(tmp_path.glob("probe-*.so"))) == 2
+    probe.write_text(PROBE + "/* changed */\n")
+    build.build("probe", probe, declare)
+    assert len(list((tmp_path / "kernels").glob("probe-*.so"))) == 2
+
+
+def test_the_kernels_c_sources_are_in_the_cnn_runners_key() -> None:
+    """Editing a .c or .h file re-runs the CNN runners: the fingerprint lists them as companions."""
+    for runner in ("runners.cnn", "runners.cnn_ddp"):
+        files = {p.relative_to(ROOT).as_posix() for p in closure_digests(ROOT, runner, ("runners",))}
+        assert {"runners/kernels/conv_pool.c", "runners/kernels/winograd_pool.c", "runners/kernels/build.h"} <= files
 
 
 def test_without_a_compiler_training_falls_back_and_the_page_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                                       fresh_loads: None) -> None:
     monkeypatch.setenv("CC", "no-such-compiler")
     monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path))
-    assert conv_pool.load() == (None, "找不到 C 编译器 no-such-compiler")
+    assert conv_pool.load() == build.Built(None, "找不到 C 编译器 no-such-compiler")
     assert kernel_status("cpu") == "conv1 块未用（找不到 C 编译器 no-such-compiler）；conv2 块未用（找不到 C 编译器 no-such-compiler）"
+    notes = kernel_provenance("cpu")
+    assert notes["native_kernels"] == kernel_status("cpu") and notes["kernel_compiler"] == "未编译（找不到 C 编译器）"
+    assert notes["threads"] == str(torch.get_num_threads())
     model = prepare_model(Net(), "cpu", True, True)
     assert model.fused_blocks == (False, False)
     model(torch.rand(2, 1, 28, 28)).sum().backward()  # the modules' path
@@ -73,14 +96,15 @@ def test_status_says_why_the_kernels_were_not_used() -> None:
     assert kernel_status("cpu", precision="bf16").startswith("未用（精度 bf16")
 
 
-def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    lib, why = with_compiler(monkeypatch, tmp_path, "#!/bin/sh\necho 'fatal: cannot compile' >&2\nexit 1\n")
-    assert lib is None and why == "编译或加载失败：fatal: cannot compile"
+def test_a_compile_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: Path) -> None:
+    built = with_compiler(monkeypatch, tmp_path, "#!/bin/sh\necho 'fatal: cannot compile' >&2\nexit 1\n", probe)
+    assert built.lib is None and built.how == "编译或加载失败：fatal: cannot compile"
     assert not list((tmp_path / "kernels").glob("*.so"))
 
 
-def test_a_library_that_does_not_load_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_library_that_does_not_load_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              probe: Path) -> None:
     # "compiles" by writing a file that is no shared library
     script = '#!/bin/sh\n[ "$1" = --version ] && exit 0\nfor a; do out=$a; done\necho junk > "$out"\n'
-    lib, why = with_compiler(monkeypatch, tmp_path, script)
-    assert lib is None and why.startswith("编译或加载失败：") and "kernels/probe-" in why
+    built = with_compiler(monkeypatch, tmp_path, script, probe)
+    assert built.lib is None and built.how.startswith("编译或加载失败：") and "kernels/probe-" in built.how

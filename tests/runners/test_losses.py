@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runners import losses
 from reportgen.context import RunContext
+from runners import losses
 
 
 def run(tmp_path: Path, **overrides: tuple[float, ...]) -> dict:

@@ -1,4 +1,4 @@
-"""runners.mnist: IDX parsing, MD5 checks, mirror fallback and the offline split (no network)."""
+"""runners.mnist (loader, datasets): IDX parsing, MD5 checks, mirror fallback and the offline split (no network)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runners import datasets, mnist
-from runners.mnist import MnistError
+from runners.mnist import datasets, loader
+from runners.mnist.loader import MnistError
 
 SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
@@ -61,7 +61,7 @@ def test_read_idx_gz_and_raw(tmp_path: Path, compress: bool) -> None:
     images, labels = synthetic(5)
     (tmp_path / "img").write_bytes(idx_bytes(images, compress))
     (tmp_path / "lab").write_bytes(idx_bytes(labels, compress))
-    got_images, got_labels = mnist.read_idx(tmp_path / "img"), mnist.read_idx(tmp_path / "lab")
+    got_images, got_labels = loader.read_idx(tmp_path / "img"), loader.read_idx(tmp_path / "lab")
     assert got_images.dtype == np.uint8 and got_images.shape == (5, 28, 28)
     assert np.array_equal(got_images, images) and np.array_equal(got_labels, labels)
     assert got_images.flags.writeable
@@ -83,7 +83,7 @@ def test_read_idx_rejects_bad_files(tmp_path: Path, data: bytes, words: str) -> 
     path = tmp_path / "broken-idx3-ubyte.gz"
     path.write_bytes(data)
     with pytest.raises(MnistError) as err:
-        mnist.read_idx(path)
+        loader.read_idx(path)
     assert str(path) in str(err.value) and words in str(err.value)
 
 
@@ -91,9 +91,9 @@ def test_verify_md5(tmp_path: Path) -> None:
     path = tmp_path / "file.gz"
     path.write_bytes(b"abc")
     actual = hashlib.md5(b"abc").hexdigest()
-    mnist.verify_md5(path, actual)
+    loader.verify_md5(path, actual)
     with pytest.raises(MnistError) as err:
-        mnist.verify_md5(path, "0" * 32)
+        loader.verify_md5(path, "0" * 32)
     assert str(path) in str(err.value) and "0" * 32 in str(err.value) and actual in str(err.value)
 
 
@@ -115,9 +115,9 @@ def test_download_falls_back_to_second_mirror(tmp_path: Path, monkeypatch: pytes
     body = b"pretend mnist"
     name = datasets.MNIST_FILES["train_labels"][0]
     monkeypatch.setitem(datasets.MNIST_FILES, "train_labels", (name, hashlib.md5(body).hexdigest()))
-    first, second = mnist.MIRRORS
+    first, second = loader.MIRRORS
     opener = FakeOpener({first + name: urllib.error.URLError("no route"), second + name: body})
-    path = mnist.download("train_labels", tmp_path / "cache", timeout=3.0, opener=opener)
+    path = loader.download("train_labels", tmp_path / "cache", timeout=3.0, opener=opener)
     assert path == tmp_path / "cache" / name and path.read_bytes() == body
     assert opener.calls == [(first + name, 3.0), (second + name, 3.0)]
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [name]  # no temporary file left
@@ -125,11 +125,11 @@ def test_download_falls_back_to_second_mirror(tmp_path: Path, monkeypatch: pytes
 
 def test_download_all_mirrors_fail(tmp_path: Path) -> None:
     name = datasets.MNIST_FILES["train_images"][0]
-    first, second = mnist.MIRRORS
+    first, second = loader.MIRRORS
     # the second mirror answers, but with the wrong bytes: never kept
     opener = FakeOpener({first + name: urllib.error.URLError("no route"), second + name: b"not mnist"})
     with pytest.raises(MnistError) as err:
-        mnist.download("train_images", tmp_path, opener=opener)
+        loader.download("train_images", tmp_path, opener=opener)
     message = str(err.value)
     assert name in message and first in message and second in message
     assert "no route" in message and "MD5 mismatch" in message
@@ -139,14 +139,14 @@ def test_download_all_mirrors_fail(tmp_path: Path) -> None:
 def test_download_refuses_http(tmp_path: Path) -> None:
     opener = FakeOpener({})
     with pytest.raises(MnistError) as err:
-        mnist.download("test_labels", tmp_path, mirrors=("http://example.org/mnist/",), opener=opener)
+        loader.download("test_labels", tmp_path, mirrors=("http://example.org/mnist/",), opener=opener)
     assert "http://example.org/mnist/" in str(err.value) and "refused" in str(err.value)
     assert opener.calls == []
 
 
 def test_offline_split(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     images, labels = write_split(isolated / "data", monkeypatch, "test", 20)
-    data = mnist.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=0)
+    data = loader.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=0)
     assert not data.official
     assert data.train.images.shape == (15, 28, 28) and data.test.images.shape == (5, 28, 28)
     assert data.train.labels.shape == (15,) and data.test.labels.shape == (5,)
@@ -159,20 +159,20 @@ def test_offline_split(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "官方训练集不可用" in data.description and "未启用下载" in data.description
     assert "15 张训练、5 张评估" in data.description and "种子 0" in data.description
 
-    again = mnist.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=0)
+    again = loader.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=0)
     assert np.array_equal(again.train.images, data.train.images) and again.description == data.description
-    other = mnist.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=1)
+    other = loader.load_mnist(str(isolated / "data"), download=False, offline_train=15, seed=1)
     assert not np.array_equal(other.train.labels, data.train.labels) or not np.array_equal(
         other.train.images, data.train.images
     )
     with pytest.raises(ValueError):
-        mnist.load_mnist(str(isolated / "data"), download=False, offline_train=20)
+        loader.load_mnist(str(isolated / "data"), download=False, offline_train=20)
 
 
 def test_subset(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVING_MNIST_DIR", str(isolated / "env"))
     write_split(isolated / "env", monkeypatch, "test", 20)
-    data = mnist.load_mnist(download=False, offline_train=15)
+    data = loader.load_mnist(download=False, offline_train=15)
     small = data.subset(train=4, test=2)
     assert np.array_equal(small.train.images, data.train.images[:4]) and len(small.test.labels) == 2
     assert small.description.startswith(data.description) and "前 4 张" in small.description
@@ -184,7 +184,7 @@ def test_subset(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_count_mismatch_and_bad_md5(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_split(isolated / "d", monkeypatch, "test", 20, labels_n=19)
     with pytest.raises(MnistError) as err:
-        mnist.load_mnist(str(isolated / "d"), download=False, offline_train=10)
+        loader.load_mnist(str(isolated / "d"), download=False, offline_train=10)
     assert "t10k-images-idx3-ubyte.gz" in str(err.value) and "t10k-labels-idx1-ubyte.gz" in str(err.value)
     # a label file saved under the image file's name
     labels_file = isolated / "d" / "t10k-labels-idx1-ubyte.gz"
@@ -192,15 +192,15 @@ def test_count_mismatch_and_bad_md5(isolated: Path, monkeypatch: pytest.MonkeyPa
     images_file.write_bytes(labels_file.read_bytes())
     monkeypatch.setitem(datasets.MNIST_FILES, "test_images", (images_file.name, hashlib.md5(images_file.read_bytes()).hexdigest()))
     with pytest.raises(MnistError, match="expected images"):
-        mnist.load_mnist(str(isolated / "d"), download=False, offline_train=10)
+        loader.load_mnist(str(isolated / "d"), download=False, offline_train=10)
     monkeypatch.setitem(datasets.MNIST_FILES, "test_labels", ("t10k-labels-idx1-ubyte.gz", "f" * 32))
     with pytest.raises(MnistError, match="MD5 mismatch.*" + "f" * 32):
-        mnist.load_mnist(str(isolated / "d"), download=False, offline_train=10)
+        loader.load_mnist(str(isolated / "d"), download=False, offline_train=10)
 
 
 def test_missing_test_files(isolated: Path) -> None:
     with pytest.raises(MnistError) as err:
-        mnist.load_mnist(str(isolated / "nowhere"), download=False)
+        loader.load_mnist(str(isolated / "nowhere"), download=False)
     message = str(err.value)
     assert "t10k-images-idx3-ubyte.gz" in message and str(isolated / "nowhere") in message
     assert "LIVING_MNIST_DIR" in message and "download" in message
@@ -209,7 +209,7 @@ def test_missing_test_files(isolated: Path) -> None:
 def test_official_split_from_local_files(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_split(isolated / "d", monkeypatch, "test", 6)
     train_images, _ = write_split(isolated / "d", monkeypatch, "train", 9, seed=2)
-    data = mnist.load_mnist(str(isolated / "d"), download=False)
+    data = loader.load_mnist(str(isolated / "d"), download=False)
     assert data.official and len(data.train.labels) == 9 and len(data.test.labels) == 6
     assert np.array_equal(data.train.images, train_images)  # official split keeps the file order
     assert data.description.startswith("官方 MNIST：训练 9 张、测试 6 张") and set(data.files) == set(
@@ -223,21 +223,21 @@ def test_load_downloads_missing_training_files(isolated: Path, monkeypatch: pyte
     bodies: dict[str, bytes | Exception] = {}
     for key in ("train_images", "train_labels"):
         name = datasets.MNIST_FILES[key][0]
-        bodies[mnist.MIRRORS[0] + name] = (isolated / "served" / name).read_bytes()
+        bodies[loader.MIRRORS[0] + name] = (isolated / "served" / name).read_bytes()
     monkeypatch.setattr(urllib.request, "urlopen", FakeOpener(bodies))
-    data = mnist.load_mnist(str(isolated / "d"))
+    data = loader.load_mnist(str(isolated / "d"))
     assert data.official and len(data.train.labels) == 9
     assert data.files["train_images"] == str(isolated / "cache" / "mnist" / "train-images-idx3-ubyte.gz")
-    assert mnist.MIRRORS[0] in data.description
+    assert loader.MIRRORS[0] in data.description
 
 
 def test_load_falls_back_when_download_fails(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_split(isolated / "d", monkeypatch, "test", 20)
-    fail = {m + datasets.MNIST_FILES["train_images"][0]: urllib.error.URLError("offline") for m in mnist.MIRRORS}
+    fail = {m + datasets.MNIST_FILES["train_images"][0]: urllib.error.URLError("offline") for m in loader.MIRRORS}
     monkeypatch.setattr(urllib.request, "urlopen", FakeOpener(fail))
-    data = mnist.load_mnist(str(isolated / "d"), offline_train=15)
+    data = loader.load_mnist(str(isolated / "d"), offline_train=15)
     assert not data.official and "下载失败" in data.description and "offline" in data.description
-    assert all(m in data.description for m in mnist.MIRRORS)
+    assert all(m in data.description for m in loader.MIRRORS)
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="no offline MNIST test split beside the project")
@@ -245,7 +245,7 @@ def test_real_test_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LIVING_MNIST_DIR", raising=False)
     monkeypatch.setenv("LIVING_DATA_CACHE", str(tmp_path / "cache"))
-    data = mnist.load_mnist(str(SHARED_MNIST), download=False)
+    data = loader.load_mnist(str(SHARED_MNIST), download=False)
     assert not data.official
     assert data.train.images.shape == (8000, 28, 28) and data.test.images.shape == (2000, 28, 28)
     assert data.train.images.dtype == np.uint8 and data.test.labels.dtype == np.uint8

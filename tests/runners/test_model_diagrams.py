@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from reportgen.markdown import mermaid_graph
-from runners.architecture import graph_of, trace
-from runners.cnn_model import Net
+from runners.cnn_model.net import Net
 from runners.gan import Discriminator, Generator
 from runners.lstm import RowLSTM
+from runners.training.architecture import graph_of, trace
 
 
 def diagram(model: torch.nn.Module, example: torch.Tensor, input_shape: str, prefix: str = "") -> list[str]:

@@ -1,4 +1,4 @@
-"""runners.notebook: what the site's notebooks call, run for real outside a kernel."""
+"""reportgen.jupyter on this article's runners: what the site's notebooks call, run for real outside a kernel."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from reportgen import jupyter
+from reportgen.jupyter import Example, Output, run_example
 from reportgen.notebooks import build_notebook
 from reportgen.render import RunnerView
-from runners import notebook
-from reportgen.jupyter import Example, Output, run_example
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,22 +41,22 @@ def test_run_example_runs_the_runner_with_overrides(example: Example) -> None:
 
 
 def test_outputs_are_rich_display_objects(example: Example) -> None:
-    metrics = notebook.metrics_output(example)._repr_mimebundle_()
+    metrics = jupyter.metrics_output(example)._repr_mimebundle_()
     assert "<td>sigmoid</td><td>0.268941</td>" in metrics["text/html"]
     assert "sigmoid | 0.268941" in metrics["text/plain"]
-    figure = notebook.figure_output(example, "curves")._repr_mimebundle_()
+    figure = jupyter.figure_output(example, "curves")._repr_mimebundle_()
     assert base64.b64decode(figure["image/png"]) == (example.out_dir / "curves.png").read_bytes()
-    claims = notebook.claims_output(example)._repr_mimebundle_()
+    claims = jupyter.claims_output(example)._repr_mimebundle_()
     assert "<th>文章数值</th>" in claims["text/html"]
     with pytest.raises(KeyError, match="no table 'nope'"):
-        notebook.table_output(example, "nope")
+        jupyter.table_output(example, "nope")
 
 
 def test_show_functions_display_and_return_nothing(example: Example, shown: list[Any]) -> None:
     # they display (returning the object too would show it twice in Jupyter: once more as Out[n])
-    assert notebook.show_metrics(example) is None
-    notebook.show_table(example, "values")
-    notebook.show_figure(example, "curves")
+    assert jupyter.show_metrics(example) is None
+    jupyter.show_table(example, "values")
+    jupyter.show_figure(example, "curves")
     assert [type(o) for o in shown] == [Output, Output, Output]
     assert "image/png" in shown[2]._repr_mimebundle_()
 
@@ -64,7 +64,7 @@ def test_show_functions_display_and_return_nothing(example: Example, shown: list
 def test_show_outside_a_kernel_prints_plain_text(
     example: Example, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    notebook.show_metrics(example)
+    jupyter.show_metrics(example)
     assert "sigmoid | 0.268941" in capsys.readouterr().out
 
 
@@ -83,7 +83,7 @@ def test_rerunning_a_built_notebook_reproduces_its_outputs(tmp_path: Path, shown
     """The build's record → notebook; executing its code cells here gives the recorded outputs."""
     out = tmp_path / "run"
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-    cmd = [sys.executable, "-m", "runners", "activations", "--out", str(out), "--config", "{}"]
+    cmd = [sys.executable, "-m", "reportgen.child", "activations", "--registry", "runners.registry", "--out", str(out), "--config", "{}"]
     subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
     record = json.loads((out / "result.json").read_text(encoding="utf-8"))
     record["inputs"] = {"code": {"config": {}}}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from runners import optimizers
 from reportgen.context import RunContext
+from runners import optimizers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,12 +84,13 @@ def test_other_w0_changes_verdict(tmp_path: Path) -> None:
 
 
 def test_cli_all_three(tmp_path: Path) -> None:
-    """`python -m runners NAME` for this file's runner and its two siblings, started side by side
+    """`python -m reportgen.child NAME` for this file's runner and its two siblings, started side by side
     because each child pays torch's import (~2 s) before doing anything."""
     names = ("activations", "losses", "optimizers")
     children = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "runners", name, "--out", str(tmp_path / name), "--config", "{}"],
+            [sys.executable, "-m", "reportgen.child", name, "--registry", "runners.registry", "--out", str(tmp_path / name),
+             "--config", "{}"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from runners import pytorch_project
 from reportgen.child import build_config
 from reportgen.context import RunContext
-from runners.simple_model_fix import apply_fixes, article_source, format_log, run_script, train_fixed
+from runners import pytorch_project
+from runners.article_fixes.simple_model import (
+    apply_fixes,
+    article_source,
+    format_log,
+    run_script,
+    train_fixed,
+)
 
 SEEDS_DIR = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 

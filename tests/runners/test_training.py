@@ -10,41 +10,41 @@ import pytest
 import torch
 from torch import nn
 
-from runners import training
+from runners.training import cuda_graphs, loop, options
 
 
 def test_profile_resolution() -> None:
-    assert training.resolve_profile("auto", "cpu") == "quick"
-    assert training.resolve_profile("auto", "cuda") == "full"
-    assert training.resolve_profile("full", "cpu") == "full"
+    assert options.resolve_profile("auto", "cpu") == "quick"
+    assert options.resolve_profile("auto", "cuda") == "full"
+    assert options.resolve_profile("full", "cpu") == "full"
     with pytest.raises(ValueError, match="'fast' is not one of auto, full, quick"):
-        training.resolve_profile("fast", "cpu")
+        options.resolve_profile("fast", "cpu")
 
 
 def test_batches_cover_every_index_once_and_repeat_with_the_seed() -> None:
     def order(seed: int) -> list[int]:
         gen = torch.Generator().manual_seed(seed)
-        return torch.cat(list(training.batch_indices(10, 4, gen, "cpu"))).tolist()
+        return torch.cat(list(loop.batch_indices(10, 4, gen, "cpu"))).tolist()
 
     assert sorted(order(0)) == list(range(10))
     assert order(0) == order(0) != order(1)
-    sizes = [len(b) for b in training.batch_indices(10, 4, torch.Generator().manual_seed(0), "cpu")]
+    sizes = [len(b) for b in loop.batch_indices(10, 4, torch.Generator().manual_seed(0), "cpu")]
     assert sizes == [4, 4, 2]
 
 
 def test_images_are_scaled_once_to_float() -> None:
     images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
-    x = training.to_device_images(images, "cpu")
+    x = loop.to_device_images(images, "cpu")
     assert x.shape == (1, 1, 2, 2) and x.dtype == torch.float32
     assert torch.allclose(x.flatten(), torch.tensor([0.0, 1.0, 0.2, 0.4]))
-    assert training.to_device_labels(np.array([3, 7], dtype=np.uint8), "cpu").dtype == torch.int64
+    assert loop.to_device_labels(np.array([3, 7], dtype=np.uint8), "cpu").dtype == torch.int64
 
 
 def test_evaluate_matches_a_direct_computation() -> None:
     torch.manual_seed(0)
     model = nn.Linear(3, 4)
     x, y = torch.randn(10, 3), torch.randint(0, 4, (10,))
-    loss, acc, logits = training.evaluate(model, x, y, batch_size=3)
+    loss, acc, logits = loop.evaluate(model, x, y, batch_size=3)
     with torch.no_grad():
         direct = model(x)
     assert torch.allclose(logits, direct)
@@ -54,7 +54,7 @@ def test_evaluate_matches_a_direct_computation() -> None:
 
 def test_progress_is_silent_without_a_terminal_and_draws_on_one() -> None:
     quiet = io.StringIO()
-    training.Progress(3, "epoch 1/1", quiet).update()
+    loop.Progress(3, "epoch 1/1", quiet).update()
     assert quiet.getvalue() == ""
 
     class Tty(io.StringIO):
@@ -62,7 +62,7 @@ def test_progress_is_silent_without_a_terminal_and_draws_on_one() -> None:
             return True
 
     tty = Tty()
-    bar = training.Progress(2, "epoch 1/1", tty)
+    bar = loop.Progress(2, "epoch 1/1", tty)
     bar.update()
     bar.update()
     assert tty.getvalue().startswith("\repoch 1/1 [###############---------------] 1/2")
@@ -71,26 +71,26 @@ def test_progress_is_silent_without_a_terminal_and_draws_on_one() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_allocator_tuning_reports_what_it_did() -> None:
-    assert training.tune_allocator().startswith("glibc mallopt")
+    assert options.tune_allocator().startswith("glibc mallopt")
 
 
 def test_adam_uses_the_fused_kernel_on_cpu_and_says_so() -> None:
     params = [nn.Parameter(torch.ones(3))]
-    fused = training.adam(params, "cpu", lr=0.1)
+    fused = options.adam(params, "cpu", lr=0.1)
     if not fused.defaults.get("fused"):
         pytest.skip(f"torch {torch.__version__} has no fused CPU Adam")
-    assert training.describe_optimizer(fused) == "Adam (fused)"
+    assert options.describe_optimizer(fused) == "Adam (fused)"
     # a device without a fused kernel gets torch's default (a for-loop for CPU tensors)
-    plain = training.adam(params, "mps", lr=0.1)
+    plain = options.adam(params, "mps", lr=0.1)
     assert not plain.defaults.get("fused")
-    assert training.describe_optimizer(plain) == "Adam (for-loop)"
+    assert options.describe_optimizer(plain) == "Adam (for-loop)"
 
 
 def test_fused_adam_follows_the_reference_adam() -> None:
     torch.manual_seed(0)
     start = torch.randn(50)
     trajectories = []
-    for make in (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), lambda p: training.adam(p, "cpu", lr=0.01, eps=1e-7)):
+    for make in (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), lambda p: options.adam(p, "cpu", lr=0.01, eps=1e-7)):
         w = nn.Parameter(start.clone())
         opt = make([w])
         for step in range(200):
@@ -108,7 +108,7 @@ def test_graphed_step_is_a_plain_call_on_cpu() -> None:
         calls.append(idx.tolist())
         return (idx.sum(),)
 
-    graphed = training.GraphedStep(step, batch_size=2, device="cpu")
+    graphed = cuda_graphs.GraphedStep(step, batch_size=2, device="cpu")
     assert not graphed.enabled and graphed.status == "未用（仅 CUDA）"
     assert [int(graphed(torch.tensor([i, i + 1]))[0]) for i in range(5)] == [1, 3, 5, 7, 9]
     assert len(calls) == 5 and graphed.graph is None
@@ -179,7 +179,7 @@ def test_graphed_step_warms_up_captures_once_replays_full_batches_and_runs_the_t
     fake = FakeCuda(fail_capture)
     for name, value in fake.api.items():
         monkeypatch.setattr(torch.cuda, name, value)
-    graphed = training.GraphedStep(fake.step, batch_size=2, device="cuda:0", warmup=2)
+    graphed = cuda_graphs.GraphedStep(fake.step, batch_size=2, device="cuda:0", warmup=2)
     batches = [torch.tensor([2 * i, 2 * i + 1]) for i in range(5)] + [torch.tensor([10])]
     outputs = [graphed(idx)[0] for idx in batches]
     # each output keeps its own value: a replay must not overwrite what an earlier step returned
@@ -198,22 +198,22 @@ def test_graphed_step_warms_up_captures_once_replays_full_batches_and_runs_the_t
 def test_float32_precision_changes_nothing_and_unknown_precisions_are_refused() -> None:
     conv = nn.Conv2d(1, 2, 3)
     x = torch.rand(2, 1, 5, 5)
-    with training.autocast("cpu", "float32"):
+    with options.autocast("cpu", "float32"):
         assert conv(x).dtype == torch.float32
-    assert training.precision_note("cpu") == training.precision_note("cpu", "float32") == "float32（不降精度）"
+    assert options.precision_note("cpu") == options.precision_note("cpu", "float32") == "float32（不降精度）"
     for bad in ("fp16", "bfloat16", ""):
         with pytest.raises(ValueError, match="not one of float32, bf16"):
-            training.autocast("cpu", bad)
+            options.autocast("cpu", bad)
 
 
 def test_bf16_precision_computes_layers_in_bfloat16_and_keeps_float32_weights() -> None:
     conv = nn.Conv2d(1, 2, 3)
     x = torch.rand(2, 1, 5, 5)
-    with training.autocast("cpu", "bf16"):
+    with options.autocast("cpu", "bf16"):
         out = conv(x)
     assert out.dtype == torch.bfloat16 and conv.weight.dtype == torch.float32
     out.float().sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
-    note = training.precision_note("cpu", "bf16")
+    note = options.precision_note("cpu", "bf16")
     assert note.startswith("bf16 自动混合精度") and "不逐位相同" in note
-    assert training.native_bf16("cpu") in (True, False, None)
+    assert options.native_bf16("cpu") in (True, False, None)

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from tiny import loaded_kernel
 from torch import nn
 
-from runners import winograd_pool
-from runners.winograd_pool import WinogradPoolFunction
+from runners.kernels import winograd_pool
+from runners.kernels.winograd_pool import WinogradPoolFunction
 
 
 @pytest.fixture(scope="module")

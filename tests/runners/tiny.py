@@ -9,17 +9,20 @@ from typing import Any
 import pytest
 
 from reportgen.child import build_config
-from reportgen.context import RunContext
+from reportgen.context import RunContext, Upstream
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
 
-def run_tiny(runner: ModuleType, out: Path, overrides: dict[str, Any]) -> Any:
-    """`runner.run` on the CPU with `overrides` applied to its Config, reading MNIST from MNIST_DIR."""
+def run_tiny(runner: ModuleType, out: Path, overrides: dict[str, Any], upstreams: dict[str, Upstream] | None = None) -> Any:
+    """`runner.run` on the CPU with `overrides` applied to its Config, reading MNIST from MNIST_DIR and
+    the results it needs from `upstreams`."""
     config = build_config(runner.Config, overrides)
+    seed = int(getattr(config, "seed", 0))  # as reportgen.child seeds the run
+    ctx = RunContext(out_dir=out, device="cpu", device_name="cpu", seed=seed, upstreams=dict(upstreams or {}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
-        return runner.run(config, RunContext(out_dir=out, device="cpu", device_name="cpu", seed=config.seed))
+        return runner.run(config, ctx)
 
 
 def tiny_result(runner: ModuleType, factory: pytest.TempPathFactory, overrides: dict[str, Any]) -> tuple[Path, Any]:
@@ -31,13 +34,13 @@ def tiny_result(runner: ModuleType, factory: pytest.TempPathFactory, overrides: 
 
 
 def loaded_kernel(module: ModuleType) -> Any:
-    """The C kernel library of `module` (runners.conv_pool, runners.winograd_pool): the test fails where
-    it must build (CI sets LIVING_REQUIRE_KERNEL: it has a C compiler) and is skipped elsewhere."""
+    """The C kernel library of `module` (runners.kernels.conv_pool, runners.kernels.winograd_pool): the test
+    fails where it must build (CI sets LIVING_REQUIRE_KERNEL: it has a C compiler) and is skipped elsewhere."""
     import os
 
-    lib, why = module.load()
-    if lib is None:
+    built = module.load()
+    if built.lib is None:
         if os.environ.get("LIVING_REQUIRE_KERNEL"):
-            pytest.fail(why)
-        pytest.skip(why)
-    return lib
+            pytest.fail(built.how)
+        pytest.skip(built.how)
+    return built.lib
