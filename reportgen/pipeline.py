@@ -94,9 +94,14 @@ def select(names: Iterable[str] | None, registry: dict[str, RunnerSpec]) -> list
 
 
 def runner_threads(settings: Settings) -> int:
-    """Intra-op threads each runner gets: the cores shared among `jobs` runners. Fixed by the
-    settings, never by how many runners happen to be stale, because it is part of some keys."""
-    return max(1, (os.cpu_count() or 1) // max(1, settings.jobs))
+    """Intra-op threads each runner gets: the cores shared among `jobs` runners, or 0 (the
+    libraries' own defaults, which use every core) when runners run one at a time. Fixed by the
+    settings, never by how many runners happen to be stale, because it is part of some keys.
+    0 is not the same as naming the core count: an explicit count is also exported to the
+    runner's child processes (MKL_NUM_THREADS), which changes their sums' rounding."""
+    if settings.jobs <= 1:
+        return 0
+    return max(1, (os.cpu_count() or 1) // settings.jobs)
 
 
 def _store(settings: Settings) -> Store:

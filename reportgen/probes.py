@@ -5,8 +5,8 @@ its cache key (env hash) and its provenance:
 
 - `cpu`: the CPU model and a hash of its feature flags (a kernel compiled with -march=native, or
   a library that picks its code path by CPU, computes differently on another CPU);
-- `threads`: the intra-op thread count the runner is given (reductions split by thread sum in
-  another order);
+- `threads`: the intra-op thread count the runner is given, or the libraries' default for the
+  machine's CPU count (reductions split by thread sum in another order);
 - `compiler`: the C compiler a runner would build native code with (`$CC`, else `cc` on PATH),
   by name and the sha256 of its binary, or "none": with no compiler the native kernels do not run.
 """
@@ -71,7 +71,8 @@ def environment(probes: tuple[str, ...], threads: int) -> dict[str, str]:
         if probe == "cpu":
             values["cpu"] = cpu_identity()
         elif probe == "threads":
-            values["threads"] = str(threads)
+            # 0: the libraries' defaults, which follow the number of CPUs
+            values["threads"] = str(threads) if threads else f"default ({os.cpu_count() or 1} CPUs)"
         elif probe == "compiler":
             values["compiler"] = compiler_identity()
     return values
