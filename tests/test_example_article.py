@@ -10,14 +10,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from toyproject import build_fresh
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -39,22 +37,7 @@ class Build:
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     out = tmp_path_factory.mktemp("example-site")
-    env = {
-        **os.environ,
-        "LIVING_CACHE_DIR": str(out / "cache"),  # empty: every runner executes in this build
-        "LIVING_DEVICE": "cpu",
-        "NO_MKDOCS_2_WARNING": "1",
-    }
-    for name in ("LIVING_EXECUTE", "LIVING_DRIFT_BASELINE"):  # the defaults: run what is stale, no baseline
-        env.pop(name, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = build_fresh(EXAMPLE, out, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return Build(out / "site", proc.stderr)
 

@@ -8,10 +8,18 @@ Import it as `from toyproject import make_toy_project` (tests/ is on sys.path vi
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PNG_HEX = (  # a 1×1 PNG, for runners and records that need a figure file
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+PNG = bytes.fromhex(PNG_HEX)
 
 REGISTRY_HEAD = '''"""The toy article's runners."""
 
@@ -278,3 +286,14 @@ def make_synthetic_project(root: Path, count: int, iterations: int) -> Path:
         nav.append(f"      - 例子 {index}: examples/{name}.md")
     (root / "mkdocs.yml").write_text(SYNTHETIC_MKDOCS.format(pages="\n".join(nav)), encoding="utf-8")
     return root
+
+
+def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProcess[str]:
+    """`mkdocs build --strict` of the article in `root` into out/site, with an empty cache in
+    out/cache (every runner executes in this build), on the CPU, with no drift baseline."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LIVING_EXECUTE", "LIVING_DRIFT_BASELINE")}
+    env.update({"LIVING_CACHE_DIR": str(out / "cache"), "LIVING_DEVICE": "cpu", "NO_MKDOCS_2_WARNING": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
+    )

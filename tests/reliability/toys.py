@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from toyproject import REPO, TOY_RUNNERS, make_toy_project
+from toyproject import PNG_HEX, REPO, TOY_RUNNERS, make_toy_project
 
 # Everything a page could be tricked into treating as markup, placeholder, formula or diagram syntax.
 HOSTILE = [
@@ -28,10 +28,6 @@ HOSTILE = [
 ]
 EVIL = " ".join(HOSTILE)
 EVIL_LINES = "\n".join(HOSTILE)
-PNG_HEX = (
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
 
 FAULT_RUNNERS = {
     "exit3.py": """

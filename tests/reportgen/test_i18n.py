@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toyproject import PNG
 
 from reportgen import markdown as md
 from reportgen.api import Result
@@ -116,10 +117,6 @@ def test_staleness_reasons_keep_their_english_and_translate() -> None:
 
 # ---- a whole site in English: no CJK character when the runner data is ASCII -------------------
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
 
 
 def ascii_record() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from toyproject import PNG
 
 from reportgen.api import Result
 from reportgen.fingerprint import Fingerprint
@@ -24,12 +25,6 @@ from reportgen.render import RunnerView
 from reportgen.site import assemble
 from reportgen.spec import RunnerSpec
 from reportgen.store import Entry
-
-# a 1×1 PNG
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
 
 
 def make_record() -> dict[str, Any]:
