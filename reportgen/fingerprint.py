@@ -76,8 +76,9 @@ def package_version(name: str) -> str:
 
 
 def dataset_identity(root: Path, hook: str) -> dict[str, str]:
-    """Which data files a runner would read: `module:function` of the article (loaded by path, so
-    it must import only the standard library) called with the project root."""
+    """What an article's hook says (which data files a runner would read, which tuned path it
+    would take): `module:function` of the article (loaded by path, so it must import only the
+    standard library) called with the project root."""
     module, sep, function = hook.partition(":")
     path = module_file(root, module) if sep and function else None
     if path is None:
@@ -145,6 +146,8 @@ def fingerprint(
         env["data"] = dataset_identity(root, spec.dataset)
     if spec.environment:
         env["machine"] = environment(spec.environment, threads)
+    if spec.identity:
+        env["identity"] = {hook: dataset_identity(root, hook) for hook in spec.identity}
     return Fingerprint(
         code_hash=_sha256(canonical_json(code).encode()),
         env_hash=_sha256(canonical_json(env).encode()),
@@ -181,6 +184,12 @@ def explain_change(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]
     for key in ("python", "device"):
         if old["env"][key] != new["env"][key]:
             reasons.append(Message("reason.value", what=term(key), before=old["env"][key], after=new["env"][key]))
+    old_ids, new_ids = old["env"].get("identity") or {}, new["env"].get("identity") or {}
+    for hook in sorted(set(old_ids) | set(new_ids)):
+        before, after = old_ids.get(hook) or {}, new_ids.get(hook) or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                reasons.append(Message("reason.value", what=key, before=before.get(key, ABSENT), after=after.get(key, ABSENT)))
     old_data, new_data = old["env"].get("data", {}), new["env"].get("data", {})
     for key in sorted(set(old_data) | set(new_data)):
         if old_data.get(key) != new_data.get(key):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import is_markdown_file
 
+from reportgen.background import BackgroundRuns, serve_trigger
 from reportgen.drift import DRIFT_PAGE, drift_since_baseline
 from reportgen.facts import FactsError, load_facts
 from reportgen.i18n import FALLBACK, supported, texts_for
 from reportgen.inline import PageContext, substitute
 from reportgen.notebooks import notebook_dir, notebook_uri
 from reportgen.pages import RESULTS_INDEX
-from reportgen.pipeline import UnknownRunner, bring_up_to_date, failure_line, load_registry
+from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, current, failure_line, load_registry
 from reportgen.report import REPORT_PAGE
 from reportgen.settings import (
     DEFAULT_PACKAGE,
@@ -122,6 +124,40 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         self.site: SiteContent | None = None
         self.problems: list[str] = []
         self.manifest: dict[str, Any] | None = None
+        self.serving = False
+        self.background: BackgroundRuns | None = None
+        self.forced = False
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        # having on_startup also keeps this instance across the rebuilds of `mkdocs serve`, so
+        # the background runs outlive each rebuild
+        self.serving = command == "serve"
+
+    def on_shutdown(self) -> None:
+        if self.background is not None:  # Ctrl-C: stop the runners in flight; finished ones are stored
+            self.background.stop()
+
+    def _landed(self) -> None:
+        """A background result is stored: touch the watched file, so serve rebuilds and reloads."""
+        assert self.settings is not None
+        trigger = serve_trigger(self.settings)
+        trigger.parent.mkdir(parents=True, exist_ok=True)
+        trigger.write_text(str(time.time_ns()), encoding="utf-8")
+
+    def _outcomes(self) -> dict[str, Outcome]:
+        """`mkdocs build` waits for every result; `mkdocs serve` shows what is there and computes
+        the rest in the background, showing it as pending meanwhile."""
+        assert self.settings is not None
+        if not self.serving or self.settings.execute == "never":
+            return bring_up_to_date(self.settings, log=_log)
+        outcomes = current(self.settings, _log)
+        if self.background is None:
+            self.background = BackgroundRuns(_log, self._landed)
+        force = self.settings.execute == "all" and not self.forced
+        if force or any(o.stale for o in outcomes.values()):
+            self.forced = True
+            self.background.request(self.settings, force=force)
+        return {name: self.background.pending(o) or o for name, o in outcomes.items()}
 
     def on_config(self, config: Any) -> Any:
         root = Path(config.config_file_path).resolve().parent
@@ -149,7 +185,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         assert self.settings is not None
         try:
             facts = load_facts(self.settings.facts_file)
-            outcomes = bring_up_to_date(self.settings, log=_log)
+            outcomes = self._outcomes()
         except (FactsError, UnknownRunner) as exc:
             raise PluginError(f"living-article: {exc}") from exc
         self.site = assemble(outcomes, facts, notebook_dir(self.settings.cache_dir), self.settings.language)
@@ -162,8 +198,8 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         for name, view in sorted(self.site.views.items()):
             if view.origin == "stale":
                 log.info(f"{name}: showing a stale result ({'; '.join(view.reasons)})")
-            elif view.origin == "blocked":
-                continue  # the pipeline warned when it did not run it (so --strict fails)
+            elif view.origin in ("blocked", "pending"):
+                continue  # blocked: the pipeline warned when it did not run it (so --strict fails)
             elif view.record is None:
                 log.warning(f"runner {name} has no result (execute mode: {self.settings.execute})")
             elif view.record.get("status") != "ok":
@@ -195,8 +231,10 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         return rendered
 
     def on_post_build(self, config: Any) -> None:
-        # the next build compares with this one (written atomically, and only when it changed)
-        if self.manifest is not None and self.settings is not None:
+        # the next build compares with this one (written atomically, and only when it changed);
+        # not while results are still being computed under serve: that would be no baseline
+        pending = self.site is not None and any(v.pending for v in self.site.views.values())
+        if self.manifest is not None and self.settings is not None and not pending:
             self.settings.manifest_file.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.settings.manifest_file, self.manifest)
 
@@ -204,4 +242,8 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
         # editing a runner (outside docs/) must trigger a rebuild, which re-runs only that runner
         assert self.settings is not None
         server.watch(str(self.settings.root.joinpath(*self.settings.package.split("."))))
+        # a result that lands in the background touches this file: serve rebuilds, pages reload
+        trigger = serve_trigger(self.settings)
+        trigger.parent.mkdir(parents=True, exist_ok=True)
+        server.watch(str(trigger.parent))
         return server

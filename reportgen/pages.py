@@ -82,6 +82,8 @@ def _state(view: RunnerView) -> str:
     t = view.texts
     if view.blocked:
         return t("state.blocked")
+    if view.pending:
+        return t("state.pending")
     if view.record is None:
         return t("state.missing")
     return t("state.ok") if view.ok else t("state.failed", type=(view.record.get("error") or {}).get("type", "?"))

@@ -33,11 +33,16 @@ from reportgen.spec import load_registry as load_registry_module
 from reportgen.store import CorruptEntry, Entry, Store, read_json, write_json_atomic
 
 Log = Callable[[str, str], None]  # (level, message); level is "info" or "warning"
+Events = Callable[[str, "Outcome"], None]  # ("queued" | "started" | "done", the runner's outcome)
 LOCK_GRACE_S = 60.0  # waiting for another build's run of a runner: its timeout plus this
 SCANS_FILE = "imports.json"  # in the cache directory: which modules each source file imports, by its hash
 
 
 def _quiet(level: str, message: str) -> None:
+    pass
+
+
+def _no_events(kind: str, outcome: Outcome) -> None:
     pass
 
 
@@ -84,6 +89,20 @@ def load_registry(settings: Settings) -> dict[str, RunnerSpec]:
         raise UnknownRunner(str(exc)) from exc
 
 
+def checked_registry(settings: Settings) -> dict[str, RunnerSpec]:
+    """The registry, after checking that the config overrides name only runners it has."""
+    registry = load_registry(settings)
+    strays = sorted(set(settings.config) - set(registry))
+    if strays:  # a typo in --set or mkdocs.yml would otherwise be ignored without a word
+        raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
+    return registry
+
+
+def current(settings: Settings, log: Log = _quiet) -> dict[str, Outcome]:
+    """Every runner's result as it stands, running nothing (what `execute: never` shows)."""
+    return statuses(settings, select(None, checked_registry(settings)), log)
+
+
 def select(names: Iterable[str] | None, registry: dict[str, RunnerSpec]) -> list[RunnerSpec]:
     """The named runners and everything they need, upstreams first (all runners when none are named)."""
     wanted = list(names or [])
@@ -108,12 +127,16 @@ def _store(settings: Settings) -> Store:
     return Store(settings.cache_dir, settings.frozen_dir)
 
 
-def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet, upstream_keys: dict[str, str] | None = None) -> Outcome:
-    """Where the runner's current result would come from, without running anything."""
-    fp = fingerprint(
+def _fingerprint(settings: Settings, spec: RunnerSpec, upstream_keys: dict[str, str] | None) -> Fingerprint:
+    return fingerprint(
         settings.root, spec, settings.overrides(spec.name, spec.profiles), settings.device,
         package=settings.package, threads=runner_threads(settings), upstream_keys=upstream_keys,
     )
+
+
+def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet, upstream_keys: dict[str, str] | None = None) -> Outcome:
+    """Where the runner's current result would come from, without running anything."""
+    fp = _fingerprint(settings, spec, upstream_keys)
     store = _store(settings)
     try:
         entry = store.lookup(spec.name, fp.key)
@@ -162,6 +185,8 @@ def execute(
                 record = run_child(job, workdir, settings.root, group, settings.cache_dir)
         else:
             record = run_child(job, workdir, settings.root, group, settings.cache_dir)
+        if spec.identity:  # a run may fill what an identity hook reads (a tuning cache): key it as the next build will
+            fp = _fingerprint(settings, spec, dict(fp.inputs["code"].get("upstream") or {}))
         record["code_hash"] = fp.code_hash
         record["env_hash"] = fp.env_hash
         record["key"] = fp.key
@@ -207,18 +232,18 @@ def bring_up_to_date(
     *,
     force: bool = False,
     log: Log = _quiet,
+    events: Events | None = None,
+    group: RunGroup | None = None,
 ) -> dict[str, Outcome]:
     """Return the result to show for each selected runner (and the runners they need), running
     the stale ones first, each after its upstreams, up to `jobs` at once.
 
     Mode "stale" runs what changed, "all" (or force) runs everything, "never" runs nothing
-    and returns the newest stored result marked stale.
+    and returns the newest stored result marked stale. `events` hears ("queued", outcome) for
+    each runner about to run, in order, then ("started", …) and ("done", …) as they happen
+    (`mkdocs serve` shows pages while runners run); `group.stop()` from another thread stops them.
     """
-    registry = load_registry(settings)
-    strays = sorted(set(settings.config) - set(registry))
-    if strays:  # a typo in --set or mkdocs.yml would otherwise be ignored without a word
-        raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
-    specs = select(names, registry)
+    specs = select(names, checked_registry(settings))
     _store(settings).remove_abandoned()
     scans = settings.cache_dir / SCANS_FILE
     kept = remember_scans(read_json(scans))  # the import scans of unchanged sources: no parsing again
@@ -233,12 +258,26 @@ def bring_up_to_date(
     if not todo:
         return outcomes
     threads = runner_threads(settings)
-    device_lock, group = threading.Lock(), RunGroup()
+    device_lock, group = threading.Lock(), group or RunGroup()
+    tell = events or _no_events
     for outcome in todo:
         why = "forced" if run_all else "; ".join(outcome.reasons)
         log("info", f"running {outcome.spec.name} ({why})")
+        tell("queued", outcome)
+
+    def blocked_by(outcome: Outcome, known: dict[str, Outcome]) -> Outcome | None:
+        blocked = _blocked(outcome, known)
+        if blocked is not None:
+            tell("done", blocked)
+        return blocked
 
     def one(outcome: Outcome) -> Outcome:
+        done = run_one(outcome)
+        tell("done", done)
+        return done
+
+    def run_one(outcome: Outcome) -> Outcome:
+        tell("started", outcome)
         spec = outcome.spec
         upstreams = {n: outcomes[n].entry.directory for n in spec.needs if outcomes[n].entry is not None}
         try:
@@ -264,7 +303,7 @@ def bring_up_to_date(
             log("warning", failure_line(done.spec.name, done.entry.record))
         return done
 
-    run_schedule(todo, outcomes, settings.jobs, one, _blocked, group.stop, log)
+    run_schedule(todo, outcomes, settings.jobs, one, blocked_by, group.stop, log)
     return outcomes
 
 

@@ -44,6 +44,11 @@ class RunnerView:
         return self.origin == "blocked"
 
     @property
+    def pending(self) -> bool:
+        """Being computed in the background by `mkdocs serve`: the page shows that, then reloads."""
+        return self.origin == "pending"
+
+    @property
     def page(self) -> str:
         return f"{RESULTS_DIR}/{self.name}.md"
 
@@ -73,9 +78,10 @@ def _link(page_uri: str, target: str, label_html: str) -> str:
 
 def unavailable(view: RunnerView, page_uri: str) -> str:
     t = view.texts
-    why = t("marker.blocked" if view.blocked else "marker.failed" if view.record is not None else "marker.missing")
-    # a runner that was not run says why where the reader points at it
-    title = f' title="{md.text(t.join(view.reasons))}"' if view.blocked and view.reasons else ""
+    why = t("marker.blocked" if view.blocked else "marker.pending" if view.pending
+            else "marker.failed" if view.record is not None else "marker.missing")
+    # a runner that was not run (or is running) says why where the reader points at it
+    title = f' title="{md.text(t.join(view.reasons))}"' if (view.blocked or view.pending) and view.reasons else ""
     marker = f'<span class="living-missing"{title}>⚠ {t.paren(why, md.text(view.name))}</span>'
     return _link(page_uri, view.page, marker)
 
@@ -149,6 +155,9 @@ def status_block(view: RunnerView, page_uri: str) -> str:
     if view.blocked:
         body = t("status.blocked.body", name=name, reasons=md.text(t.join(view.reasons)), link=link)
         return md.admonition("warning", t("status.blocked.title", title=title), body)
+    if view.pending:
+        body = t("status.pending.body", reasons=md.text(t.join(view.reasons)), link=link)
+        return md.admonition("info", t("status.pending.title", title=title), body)
     if view.record is None:
         return md.admonition("warning", t("status.missing.title", title=title), t("status.missing.body", name=name, link=link))
     prov = view.record.get("provenance", {})

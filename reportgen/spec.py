@@ -43,6 +43,11 @@ class RunnerSpec:
     needs: tuple[str, ...] = field(default_factory=tuple)
     # What of the machine changes the numbers (see ENVIRONMENT_PROBES): part of the key and provenance.
     environment: tuple[str, ...] = field(default_factory=tuple)
+    # More of what changes the numbers, read by the article's own code: "module:function" hooks
+    # (loaded by path, standard library only) that take the project root and return {name: value},
+    # e.g. which code path a per-machine tuning cache chose. The key is taken again after a run,
+    # so a run that fills such a cache is stored under the key the next build computes.
+    identity: tuple[str, ...] = field(default_factory=tuple)
 
 
 class RegistryError(ValueError):

@@ -33,6 +33,7 @@ TEXTS: dict[str, str] = {
     "origin.stale": "stale result (the code changed; not run again in this build)",
     "origin.missing": "no result yet",
     "origin.blocked": "not run (a runner it builds on has no usable result)",
+    "origin.pending": "computing (mkdocs serve runs it in the background)",
     # table headers
     "col.source": "Source",
     "col.statement": "The article says",
@@ -74,6 +75,7 @@ TEXTS: dict[str, str] = {
     "marker.failed": "run failed",
     "marker.missing": "no result yet",
     "marker.blocked": "not run",
+    "marker.pending": "computing",
     "marker.problem": "⚠ {placeholder}: {problem}",
     "claims.none": "(No values to check.)",
     # status boxes
@@ -83,6 +85,10 @@ TEXTS: dict[str, str] = {
     "status.blocked.title": "Not run: {title}",
     "status.blocked.body": "Runner `{name}` was not run in this build because a runner it builds on has no usable "
     "result: {reasons}. [Details]({link})",
+    "status.pending.title": "Computing: {title}",
+    "status.pending.body": "{reasons}. This page reloads by itself when the result is in. [Details]({link})",
+    "pending.running": "Runner {name} is computing",
+    "pending.queued": "Runner {name} is queued, with {ahead} runner(s) before it",
     "status.failed.title": "Run failed: {title}",
     "status.failed.body": "Runner `{name}` failed: **{type}** {message}\n\n[See the error and the output]({link})",
     "status.ok.title": "Result: {title}",
@@ -132,6 +138,7 @@ TEXTS: dict[str, str] = {
     "state.ok": "✓ ok",
     "state.failed": "✗ failed: {type}",
     "state.blocked": "not run",
+    "state.pending": "computing",
     # errata
     "errata.title": "Errata",
     "errata.intro": "Every number in the article that can be computed is computed again by a runner and compared "
@@ -228,4 +235,14 @@ TEXTS: dict[str, str] = {
     "what.cpu": "cpu",
     "what.threads": "threads",
     "what.compiler": "compiler",
+    # run report: where the time went
+    "report.time.title": "Where the time went",
+    "report.time.intro": "The runners run in this build, longest first by process time: from the start of the "
+    "runner's process to its end, including starting Python and importing libraries, so longer than the run time "
+    "above.",
+    "report.time.col.process": "Process time (s)",
+    "report.time.col.on_path": "On the critical path",
+    "report.time.path": "Critical path: {path}, {seconds} s in all. It is the chain of runners, each building on "
+    "the result of the one before, that took longest: however many runners run at once, this build takes at "
+    "least that long.",
 }

@@ -27,6 +27,7 @@ TEXTS: dict[str, str] = {
     "origin.stale": "过期结果（代码已改动，本次未重新运行）",
     "origin.missing": "尚无结果",
     "origin.blocked": "未运行（所依赖的运行器没有可用结果）",
+    "origin.pending": "计算中（mkdocs serve 正在后台运行它）",
     # table headers
     "col.source": "出处",
     "col.statement": "文章原文",
@@ -68,6 +69,7 @@ TEXTS: dict[str, str] = {
     "marker.failed": "运行失败",
     "marker.missing": "尚无结果",
     "marker.blocked": "未运行",
+    "marker.pending": "计算中",
     "marker.problem": "⚠ {placeholder}：{problem}",
     "claims.none": "（没有可核对的数值。）",
     # status boxes
@@ -75,6 +77,10 @@ TEXTS: dict[str, str] = {
     "status.missing.body": "运行器 `{name}` 还没有结果（执行模式为 never 时不会运行）。[详情]({link})",
     "status.blocked.title": "未运行：{title}",
     "status.blocked.body": "运行器 `{name}` 在本次构建中没有运行，因为它所依赖的运行器没有可用结果：{reasons}。[详情]({link})",
+    "status.pending.title": "计算中：{title}",
+    "status.pending.body": "{reasons}。结果算好后本页会自动刷新。[详情]({link})",
+    "pending.running": "运行器 {name} 正在计算",
+    "pending.queued": "运行器 {name} 在排队，前面还有 {ahead} 个运行器",
     "status.failed.title": "运行失败：{title}",
     "status.failed.body": "运行器 `{name}` 失败：**{type}** {message}\n\n[查看错误与输出]({link})",
     "status.ok.title": "运行结果：{title}",
@@ -121,6 +127,7 @@ TEXTS: dict[str, str] = {
     "state.ok": "✓ 成功",
     "state.failed": "✗ 失败：{type}",
     "state.blocked": "未运行",
+    "state.pending": "计算中",
     # errata
     "errata.title": "勘误表",
     "errata.intro": "文章中每个可计算的数值都由运行器重新计算，并与文章给出的值比较：在文章给出的精度内"
@@ -212,4 +219,12 @@ TEXTS: dict[str, str] = {
     "what.cpu": "处理器",
     "what.threads": "线程数",
     "what.compiler": "编译器",
+    # run report: where the time went
+    "report.time.title": "时间花在哪里",
+    "report.time.intro": "本次构建运行的运行器，按进程耗时从长到短排列。进程耗时从启动运行器的进程算起，"
+    "含启动 Python、导入库的时间，所以比上表的运行耗时长。",
+    "report.time.col.process": "进程耗时（秒）",
+    "report.time.col.on_path": "在关键路径上",
+    "report.time.path": "关键路径：{path}，合计 {seconds} 秒。这是一串前后依赖（后一个用前一个的结果）的运行器中"
+    "合计耗时最长的一串：无论同时运行多少个运行器，本次构建都至少要这么久。",
 }
