@@ -65,11 +65,11 @@ def run(config, ctx):
 '''
 RUNNERS = {"slow": 0.1, "files": 0.0}
 DRIVER = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 from reportgen.pipeline import bring_up_to_date
 from reportgen.settings import load_settings
-settings = load_settings(Path(sys.argv[1]), environ={})
+settings = load_settings(Path(sys.argv[1]), environ={k: v for k, v in os.environ.items() if k == "LIVING_JOBS"})
 settings.config = json.loads(sys.argv[3])
 outcomes = bring_up_to_date(settings, force=sys.argv[2] == "1")
 print(json.dumps({name: [o.origin, o.entry.ok, o.fingerprint.key] for name, o in outcomes.items()}))

@@ -47,7 +47,7 @@ JUPYTER_PLUGIN = "mkdocs-jupyter"
 class LivingArticleConfig(Config):
     execute = c.Choice(EXECUTE_MODES, default="stale")
     device = c.Choice(("auto", "cpu", "cuda", "mps"), default="auto")
-    jobs = c.Type(int, default=1)
+    jobs = c.Type((int, str), default="auto")  # "auto": one runner per core
     profile = c.Choice(("auto", "full", "quick"), default="auto")
     config = c.Type(dict, default={})
     cache_dir = c.Type(str, default=".living/cache")

@@ -5,7 +5,7 @@ without editing files:
 
     LIVING_EXECUTE   stale (default) | never | all
     LIVING_DEVICE    auto (default) | cpu | cuda | mps
-    LIVING_JOBS      runners executed at once (default: 1)
+    LIVING_JOBS      runners executed at once (default: auto, one per core)
     LIVING_PROFILE   auto (default) | full | quick, for every training runner
     LIVING_CACHE_DIR where results are cached (default: .living/cache)
     LIVING_DRIFT_BASELINE  manifest to compare results with: a path or https:// URL
@@ -105,7 +105,8 @@ def make_settings(root: Path, options: dict[str, Any], environ: dict[str, str] |
     if device not in DEVICES:
         raise SettingsError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     jobs_raw = env.get("LIVING_JOBS") or options.get("jobs")
-    jobs_raw = 1 if jobs_raw is None else jobs_raw
+    # default: one runner per core (a GPU is still used by one runner at a time)
+    jobs_raw = (os.cpu_count() or 1) if jobs_raw in (None, "auto") else jobs_raw
     try:
         if isinstance(jobs_raw, bool) or (isinstance(jobs_raw, float) and not jobs_raw.is_integer()):
             raise ValueError(jobs_raw)

@@ -109,7 +109,8 @@ def test_kill_after_sealing_before_the_rename(project: Path) -> None:
 def test_ctrl_c_stops_the_runner_and_stores_nothing(project: Path, tmp_path: Path) -> None:
     store = Store(project / ".living" / "cache")
     runs = tmp_path / "runs.txt"
-    proc = fi.start_driver(project, False, {"slow": {"pause": 60}}, LIVING_TEST_RUNS_FILE=str(runs))
+    # one runner at a time, so the one after it has not started when Ctrl-C comes
+    proc = fi.start_driver(project, False, {"slow": {"pause": 60}}, LIVING_TEST_RUNS_FILE=str(runs), LIVING_JOBS="1")
     wait_for(lambda: runs.is_file() and runs.read_text().strip(), "the runner to start")
     pid = int(runs.read_text().split()[1])
     started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ markdown_extensions:
 
 def test_defaults() -> None:
     s = make_settings(ROOT, {}, {})
-    assert (s.execute, s.device, s.jobs, s.config) == ("stale", "auto", 1, {})
+    assert (s.execute, s.device, s.jobs, s.config) == ("stale", "auto", os.cpu_count(), {})  # jobs: one per core
     assert s.root == ROOT
     assert s.cache_dir == ROOT / ".living" / "cache"
     assert s.frozen_dir == ROOT / "results"
@@ -181,3 +182,9 @@ def test_the_article_package_registry_and_language(tmp_path: Path) -> None:
     yml.write_text("site_name: X\ntheme:\n  name: material\n  language: zh\nplugins:\n  - living-article:\n      package: art\n")
     settings = load_settings(tmp_path, environ={})
     assert (settings.package, settings.registry, settings.language) == ("art", "art.registry", "zh")
+
+
+def test_jobs_auto_is_one_per_core() -> None:
+    assert make_settings(ROOT, {"jobs": "auto"}, {}).jobs == os.cpu_count()
+    assert make_settings(ROOT, {}, {"LIVING_JOBS": "auto"}).jobs == os.cpu_count()
+    assert make_settings(ROOT, {"jobs": "auto"}, {"LIVING_JOBS": "1"}).jobs == 1
