@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.context import RunContext, read_upstream, seed_everything, select_device, set_threads
+from reportgen.streams import attach_progress
 
 
 class ConfigError(ValueError):
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--upstream", type=_upstream_arg, action="append", default=[], metavar="NAME=DIR")
     args = parser.parse_args(argv)
+    attach_progress()  # the build's progress channel, if it passed one (RunContext.progress)
 
     runners = registry_runners(args.registry)
     if args.name not in runners:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reportgen.streams import report_progress
+
 ARTIFACTS_DIR = "artifacts"  # under a runner's output directory: stored and sealed, never published
 
 
@@ -95,6 +97,13 @@ class RunContext:
         """A file kept with the result for the runners that build on this one (`Upstream.path`),
         but not published on the site (large intermediate data, say)."""
         return self.path(f"{ARTIFACTS_DIR}/{name}")
+
+    def progress(self, message: str) -> bool:
+        """Say what the run is doing, e.g. "epoch 1/2, step 60/125 (812 images/s)": the build's log
+        shows it (at most one line every few seconds) while the runner works. Not part of the
+        result: report as often as is useful, it never blocks and never fails the run (False: not
+        sent, when run outside a build or when the build reads slowly)."""
+        return report_progress(message)
 
     def save_figure(self, fig: Any, name: str) -> str:
         """Save a matplotlib figure as PNG without run-dependent metadata; return its relative path."""

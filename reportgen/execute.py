@@ -28,8 +28,8 @@ from typing import Any
 
 from reportgen.paths import MachinePaths
 from reportgen.spec import RunnerSpec
+from reportgen.streams import PROGRESS_FD, Capture, ProgressCallback, ProgressReader
 
-MAX_CAPTURE = 200_000  # characters of stdout/stderr kept in a record
 # Files the site would serve as pages, scripts or styles of its own (a runner's `x.md` becomes a
 # page, `x.svg` or `x.html` runs script on the site's origin). Runners publish data and images.
 ACTIVE_SUFFIXES = frozenset(
@@ -71,12 +71,6 @@ class Job:
     timeout_s: float
     registry: str  # the module the child finds the runner in (Settings.registry)
     upstreams: dict[str, Path] = field(default_factory=dict)  # name → stored result directory
-
-
-def _clip(text: str) -> str:
-    if len(text) <= MAX_CAPTURE:
-        return text
-    return text[: MAX_CAPTURE // 2] + "\n… [output clipped] …\n" + text[-MAX_CAPTURE // 2 :]
 
 
 def _describe_exit(code: int) -> str:
@@ -175,54 +169,95 @@ def child_command(job: Job, workdir: Path) -> list[str]:
     ]
 
 
+def _ended_by(proc: subprocess.Popen[bytes], streams: list[Capture], deadline: float) -> bool:
+    """Whether the process ended and closed its stdout and stderr before `deadline` (perf_counter)."""
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
+    except subprocess.TimeoutExpired:
+        return False
+    for stream in streams:  # a process the runner started may still hold them
+        stream.thread.join(max(0.0, deadline - time.perf_counter()))
+        if stream.thread.is_alive():
+            return False
+    return True
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def run_child(
-    job: Job, workdir: Path, root: Path, group: RunGroup | None = None, cache_dir: Path | None = None
+    job: Job,
+    workdir: Path,
+    root: Path,
+    group: RunGroup | None = None,
+    cache_dir: Path | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Execute the runner in a fresh process group; return the record (status ok or error), with
     this machine's paths taken out. Raises Cancelled when `group` is stopped before or while the
-    runner runs."""
+    runner runs.
+
+    `on_progress(name, message)` is called, on a thread of its own and in order, for each message
+    the runner reports while it works (`RunContext.progress`; see reportgen.streams); it should be
+    quick (a slow one loses messages, never holds up the runner). When the process has ended,
+    `on_progress.finish(name)` is called if the callback has that method (streams.ProgressLog does).
+    The messages are not part of the record.
+    """
     env = dict(os.environ)
+    env.pop(PROGRESS_FD, None)  # only the channel of this run
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("MPLBACKEND", "Agg")
     env["PYTHONHASHSEED"] = "0"
     megabytes = int(getattr(job.spec, "memory_mb", 0))  # a project's older registry may lack the field
     group = group or RunGroup()
+    progress = ProgressReader(job.spec.name, on_progress) if on_progress is not None else None
     started = time.perf_counter()
-    with group.lock:
-        if group.stopped:
-            raise Cancelled(f"{job.spec.name}: the build was interrupted")
-        proc = subprocess.Popen(
-            child_command(job, workdir),
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: a timeout kills the runner's children too
-            preexec_fn=_limit_memory(megabytes),
-        )
-        group.live.add(proc)
-    timed_out = False
     try:
-        out, err = proc.communicate(timeout=job.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        with group.lock:
+            if group.stopped:
+                raise Cancelled(f"{job.spec.name}: the build was interrupted")
+            proc = subprocess.Popen(
+                child_command(job, workdir),
+                cwd=root,
+                env={**env, **(progress.env if progress else {})},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: a timeout kills the runner's children too
+                preexec_fn=_limit_memory(megabytes),
+                pass_fds=progress.pass_fds if progress else (),
+            )
+            group.live.add(proc)
+    finally:
+        if progress:  # whether or not the child started: without one the reader sees the end at once
+            progress.start()
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        streams = [Capture(proc.stdout), Capture(proc.stderr)]
+        timed_out = not _ended_by(proc, streams, started + job.timeout_s)
+        if timed_out:
+            _kill(proc)
+        elapsed = round(time.perf_counter() - started, 3)
+        if timed_out:
+            for stream in streams:  # the killed group closes them; bounded in case a process escaped it
+                stream.thread.join(5.0)
     except BaseException:  # an error here: never leave the runner running on its own
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _kill(proc)
         raise
     finally:
         with group.lock:
             group.live.discard(proc)
+        if progress:
+            progress.stop()
     if group.stopped:  # killed by RunGroup.stop: a record of that kill would be cached as a failure
         raise Cancelled(f"{job.spec.name}: the build was interrupted")
-    elapsed = round(time.perf_counter() - started, 3)
-    stdout = _clip(out.decode("utf-8", errors="replace"))
-    stderr = _clip(err.decode("utf-8", errors="replace"))
+    finish = getattr(on_progress, "finish", None)
+    if callable(finish):
+        finish(job.spec.name)
+    stdout, stderr = (stream.text() for stream in streams)
 
     record: dict[str, Any] = {}
     result_file = workdir / "result.json"

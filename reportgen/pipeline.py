@@ -7,161 +7,45 @@ no torch import (runners execute in child processes).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from reportgen.execute import Job, RunGroup, run_child
-from reportgen.fingerprint import (
-    Fingerprint,
-    explain_change,
-    fingerprint,
-    git_commit,
-    probe_device_kind,
-)
+from reportgen.fingerprint import git_commit, probe_device_kind
 from reportgen.i18n import Message
 from reportgen.lock import LockTimeout, runner_lock
+from reportgen.outcomes import (
+    Events,
+    Log,
+    Outcome,
+    UnknownRunner,
+    checked_registry,
+    current,
+    fingerprint_for,
+    load_registry,
+    no_events,
+    quiet,
+    runner_threads,
+    select,
+    status,
+    statuses,
+    store_for,
+)
 from reportgen.schedule import run_schedule
 from reportgen.settings import Settings
 from reportgen.sources import remember_scans, scans_to_keep
-from reportgen.spec import RegistryError, RunnerSpec, topological
-from reportgen.spec import load_registry as load_registry_module
-from reportgen.store import CorruptEntry, Entry, Store, read_json, write_json_atomic
+from reportgen.store import read_json, write_json_atomic
+from reportgen.streams import ProgressLog
 
-Log = Callable[[str, str], None]  # (level, message); level is "info" or "warning"
-Events = Callable[[str, "Outcome"], None]  # ("queued" | "started" | "done", the runner's outcome)
+# what the rest of reportgen (and an article's tools) import from here
+__all__ = ["Events", "Log", "Outcome", "UnknownRunner", "bring_up_to_date", "current", "execute", "failure_line",
+           "load_registry", "runner_threads", "select", "status", "statuses"]
+
 LOCK_GRACE_S = 60.0  # waiting for another build's run of a runner: its timeout plus this
 SCANS_FILE = "imports.json"  # in the cache directory: which modules each source file imports, by its hash
-
-
-def _quiet(level: str, message: str) -> None:
-    pass
-
-
-def _no_events(kind: str, outcome: Outcome) -> None:
-    pass
-
-
-class UnknownRunner(ValueError):
-    pass
-
-
-@dataclass
-class Outcome:
-    """What the site shows for one runner, and how it got there."""
-
-    spec: RunnerSpec
-    fingerprint: Fingerprint
-    entry: Entry | None
-    origin: str  # "ran" | "cache" | "frozen" | "stale" | "missing" | "blocked" (an upstream failed)
-    reasons: list[str] = field(default_factory=list)  # why it was (or would be) re-run, or not run
-
-    @property
-    def stale(self) -> bool:
-        return self.origin in ("stale", "missing")
-
-    @property
-    def failed(self) -> bool:
-        return self.entry is not None and not self.entry.ok
-
-    @property
-    def ok(self) -> bool:
-        return self.entry is not None and self.entry.ok and self.origin != "blocked"
-
-    @property
-    def key(self) -> str:
-        """The key of the result downstream runners read: the stored one when it is used as it is,
-        else the one a run now would store."""
-        if self.entry is not None and self.origin in ("cache", "frozen"):
-            return str(self.entry.record.get("key", self.fingerprint.key))
-        return self.fingerprint.key
-
-
-def load_registry(settings: Settings) -> dict[str, RunnerSpec]:
-    """The article's runners, from the registry module the settings name (read by path)."""
-    try:
-        return load_registry_module(settings.root, settings.registry)
-    except RegistryError as exc:
-        raise UnknownRunner(str(exc)) from exc
-
-
-def checked_registry(settings: Settings) -> dict[str, RunnerSpec]:
-    """The registry, after checking that the config overrides name only runners it has."""
-    registry = load_registry(settings)
-    strays = sorted(set(settings.config) - set(registry))
-    if strays:  # a typo in --set or mkdocs.yml would otherwise be ignored without a word
-        raise UnknownRunner(f"config for unknown runner(s): {', '.join(strays)}; known: {', '.join(sorted(registry))}")
-    return registry
-
-
-def current(settings: Settings, log: Log = _quiet) -> dict[str, Outcome]:
-    """Every runner's result as it stands, running nothing (what `execute: never` shows)."""
-    return statuses(settings, select(None, checked_registry(settings)), log)
-
-
-def select(names: Iterable[str] | None, registry: dict[str, RunnerSpec]) -> list[RunnerSpec]:
-    """The named runners and everything they need, upstreams first (all runners when none are named)."""
-    wanted = list(names or [])
-    unknown = [n for n in wanted if n not in registry]
-    if unknown:
-        raise UnknownRunner(f"unknown runner(s): {', '.join(unknown)}; known: {', '.join(sorted(registry))}")
-    return [registry[n] for n in topological(registry, wanted or None)]
-
-
-def runner_threads(settings: Settings) -> int:
-    """Intra-op threads each runner gets: the cores shared among `jobs` runners, or 0 (the
-    libraries' own defaults, which use every core) when runners run one at a time. Fixed by the
-    settings, never by how many runners happen to be stale, because it is part of some keys.
-    0 is not the same as naming the core count: an explicit count is also exported to the
-    runner's child processes (MKL_NUM_THREADS), which changes their sums' rounding."""
-    if settings.jobs <= 1:
-        return 0
-    return max(1, (os.cpu_count() or 1) // settings.jobs)
-
-
-def _store(settings: Settings) -> Store:
-    return Store(settings.cache_dir, settings.frozen_dir)
-
-
-def _fingerprint(settings: Settings, spec: RunnerSpec, upstream_keys: dict[str, str] | None) -> Fingerprint:
-    return fingerprint(
-        settings.root, spec, settings.overrides(spec.name, spec.profiles), settings.device,
-        package=settings.package, threads=runner_threads(settings), upstream_keys=upstream_keys,
-    )
-
-
-def status(settings: Settings, spec: RunnerSpec, log: Log = _quiet, upstream_keys: dict[str, str] | None = None) -> Outcome:
-    """Where the runner's current result would come from, without running anything."""
-    fp = _fingerprint(settings, spec, upstream_keys)
-    store = _store(settings)
-    try:
-        entry = store.lookup(spec.name, fp.key)
-        if entry is not None:
-            return Outcome(spec, fp, entry, "cache")
-    except CorruptEntry as exc:
-        log("warning", f"{spec.name}: corrupt cache entry, recomputing: {exc}")
-    try:
-        frozen = store.frozen(spec.name)
-        if frozen is not None and frozen.record.get("code_hash") == fp.code_hash:
-            return Outcome(spec, fp, frozen, "frozen")
-    except CorruptEntry as exc:
-        log("warning", f"{spec.name}: corrupt frozen result ignored: {exc}")
-    latest = store.latest(spec.name)
-    reasons = explain_change(latest.record.get("inputs") if latest else None, fp.inputs)
-    return Outcome(spec, fp, latest, "stale" if latest else "missing", reasons)
-
-
-def statuses(settings: Settings, specs: list[RunnerSpec], log: Log = _quiet) -> dict[str, Outcome]:
-    """`status` of each runner (upstreams first, as `select` orders them), with its upstreams' keys."""
-    outcomes: dict[str, Outcome] = {}
-    for spec in specs:
-        keys = {n: outcomes[n].key for n in spec.needs if n in outcomes}
-        outcomes[spec.name] = status(settings, spec, log, keys)
-    return outcomes
 
 
 def execute(
@@ -171,10 +55,12 @@ def execute(
     device_lock: threading.Lock,
     group: RunGroup | None = None,
     upstreams: dict[str, Path] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> Outcome:
-    """Run the runner now and store its record (success or failure) as the entry for its key."""
+    """Run the runner now and store its record (success or failure) as the entry for its key;
+    `on_progress(name, message)` hears what the runner reports while it works (ctx.progress)."""
     spec, fp = outcome.spec, outcome.fingerprint
-    store = _store(settings)
+    store = store_for(settings)
     job = Job(spec, settings.overrides(spec.name, spec.profiles), settings.device, threads, spec.timeout_s,
               settings.registry, dict(upstreams or {}))
     workdir = store.new_workdir(spec.name)
@@ -182,11 +68,11 @@ def execute(
         on_accelerator = spec.uses_device and fp.inputs["env"]["device"] != "cpu"
         if on_accelerator:  # one runner at a time on the GPU
             with device_lock:
-                record = run_child(job, workdir, settings.root, group, settings.cache_dir)
+                record = run_child(job, workdir, settings.root, group, settings.cache_dir, on_progress)
         else:
-            record = run_child(job, workdir, settings.root, group, settings.cache_dir)
+            record = run_child(job, workdir, settings.root, group, settings.cache_dir, on_progress)
         if spec.identity:  # a run may fill what an identity hook reads (a tuning cache): key it as the next build will
-            fp = _fingerprint(settings, spec, dict(fp.inputs["code"].get("upstream") or {}))
+            fp = fingerprint_for(settings, spec, dict(fp.inputs["code"].get("upstream") or {}))
         record["code_hash"] = fp.code_hash
         record["env_hash"] = fp.env_hash
         record["key"] = fp.key
@@ -231,7 +117,7 @@ def bring_up_to_date(
     names: Iterable[str] | None = None,
     *,
     force: bool = False,
-    log: Log = _quiet,
+    log: Log = quiet,
     events: Events | None = None,
     group: RunGroup | None = None,
 ) -> dict[str, Outcome]:
@@ -244,7 +130,7 @@ def bring_up_to_date(
     (`mkdocs serve` shows pages while runners run); `group.stop()` from another thread stops them.
     """
     specs = select(names, checked_registry(settings))
-    _store(settings).remove_abandoned()
+    store_for(settings).remove_abandoned()
     scans = settings.cache_dir / SCANS_FILE
     kept = remember_scans(read_json(scans))  # the import scans of unchanged sources: no parsing again
     outcomes = statuses(settings, specs, log)
@@ -259,7 +145,8 @@ def bring_up_to_date(
         return outcomes
     threads = runner_threads(settings)
     device_lock, group = threading.Lock(), group or RunGroup()
-    tell = events or _no_events
+    tell = events or no_events
+    progress = ProgressLog(lambda line: log("info", line))  # epoch and step of a long runner, every 2 s
     for outcome in todo:
         why = "forced" if run_all else "; ".join(outcome.reasons)
         log("info", f"running {outcome.spec.name} ({why})")
@@ -284,14 +171,14 @@ def bring_up_to_date(
             # check, run and commit under the runner's lock: another build (mkdocs serve beside
             # the CLI) waits here, then finds the result this one stored and reuses it
             with runner_lock(settings.cache_dir, spec.name, spec.timeout_s + LOCK_GRACE_S, give_up=lambda: group.stopped):
-                _store(settings).recover(spec.name)
+                store_for(settings).recover(spec.name)
                 if not run_all:
                     keys = {n: outcomes[n].key for n in spec.needs}
                     fresh = status(settings, spec, log, keys)
                     if not fresh.stale:
                         log("info", f"{spec.name}: another build stored this result meanwhile; reusing it")
                         return fresh
-                done = execute(settings, outcome, threads, device_lock, group, upstreams)
+                done = execute(settings, outcome, threads, device_lock, group, upstreams, progress)
         except LockTimeout as exc:
             log("warning", str(exc))
             return outcome

@@ -1,5 +1,6 @@
 """The run report: per runner, whether its result was computed in this build or came
-from the cache, how long it took and where, like sphinx-gallery's computation-times page.
+from the cache, how long it took and where, like sphinx-gallery's computation-times page; and
+where the time of this build went: each runner it ran, by process time, and the critical path.
 
 Collect (`report_rows`, from the views of one build) is separate from render (`render_report_page`
 for the site, `render_report_text` for `reportgen report`). Plain functions, deterministic output.
@@ -15,6 +16,7 @@ from reportgen.i18n import DEFAULT, Texts, texts_for
 from reportgen.render import RESULTS_DIR, RunnerView
 
 REPORT_PAGE = f"{RESULTS_DIR}/report.md"
+TIME_HEADER = ("col.runner", "report.time.col.process", "report.time.col.on_path")
 HEADER = ("col.runner", "col.status", "col.cache", "col.wall_time", "col.device", "col.device_name", "col.profile")
 
 
@@ -31,6 +33,15 @@ class ReportRow:
     device_name: str
     profile: str
     reasons: tuple[str, ...] = ()  # why a blocked runner was not run
+    needs: tuple[str, ...] = ()  # the runners it builds on
+    process_time_s: float | None = None  # of its whole process (starting Python, imports), when known
+
+    @property
+    def seconds(self) -> float:
+        """What the runner cost the build that ran it: its process time, else its run time."""
+        if self.process_time_s is not None:
+            return self.process_time_s
+        return self.wall_time_s or 0.0
 
 
 def report_rows(views: list[RunnerView]) -> list[ReportRow]:
@@ -39,7 +50,7 @@ def report_rows(views: list[RunnerView]) -> list[ReportRow]:
     for view in views:
         record = view.record or {}
         prov = record.get("provenance") or {}
-        wall = prov.get("wall_time_s")
+        wall, process = prov.get("wall_time_s"), prov.get("process_wall_time_s")
         profile = (view.result.get("metrics") or {}).get("profile")
         status = "blocked" if view.blocked else "missing" if view.record is None else ("ok" if view.ok else "error")
         rows.append(
@@ -54,9 +65,36 @@ def report_rows(views: list[RunnerView]) -> list[ReportRow]:
                 device_name=str(prov.get("device_name") or "—"),
                 profile="—" if profile is None else str(profile),
                 reasons=tuple(view.reasons) if view.blocked else (),
+                needs=tuple(view.needs),
+                process_time_s=float(process) if isinstance(process, (int, float)) else None,
             )
         )
     return rows
+
+
+def critical_path(rows: list[ReportRow]) -> tuple[list[str], float]:
+    """The chain of runners run in this build, each building on the one before, whose times add up
+    to the most (a runner alone is a chain): upstream first, and its total seconds. The build
+    cannot take less however many runners run at once. Ties go to the runner listed first;
+    ([], 0.0) when nothing ran. Cached upstreams cost this build nothing and are not in it."""
+    ran = {row.name: row for row in rows if row.origin == "ran"}
+    best: dict[str, tuple[float, list[str]]] = {}
+
+    def chain(name: str, seen: frozenset[str]) -> tuple[float, list[str]]:
+        if name not in best:
+            ups = [chain(up, seen | {name}) for up in ran if up in ran[name].needs and up not in seen]
+            total, path = max(ups, key=lambda c: c[0], default=(0.0, []))  # max keeps the first of equals
+            best[name] = (total + ran[name].seconds, [*path, name])
+        return best[name]
+
+    chains = [chain(name, frozenset()) for name in ran]
+    total, path = max(chains, key=lambda c: c[0], default=(0.0, []))
+    return path, round(total, 3)
+
+
+def _timed(rows: list[ReportRow]) -> list[ReportRow]:
+    """The runners run in this build, longest first (equals in the order given)."""
+    return sorted((row for row in rows if row.origin == "ran"), key=lambda row: -row.seconds)
 
 
 def _seconds(value: float | None) -> str:
@@ -94,7 +132,21 @@ def render_report_page(rows: list[ReportRow], language: str = DEFAULT) -> str:
         cells.append([link, *(md.text(c) for c in _cells(row, t))])
     table = md.markup_table([t(h) for h in HEADER], cells)
     parts = [f"# {t('report.title')}", "", t("report.intro"), "", table, ""]
-    return "\n".join([*parts, md.text(summary(rows, language)), ""])
+    return "\n".join([*parts, md.text(summary(rows, language)), "", *_time_section(rows, t)])
+
+
+def _time_section(rows: list[ReportRow], t: Texts) -> list[str]:
+    """The page's lines on where this build's time went (none when nothing ran)."""
+    path, total = critical_path(rows)
+    if not path:
+        return []
+    cells = [
+        [f"[{md.text(row.title)}]({md.relative(REPORT_PAGE, row.page)})", _seconds(row.seconds), t.yes_no(row.name in path)]
+        for row in _timed(rows)
+    ]
+    table = md.markup_table([t(h) for h in TIME_HEADER], cells)
+    sentence = t("report.time.path", path=" → ".join(md.text(name) for name in path), seconds=_seconds(total))
+    return [f"## {t('report.time.title')}", "", t("report.time.intro"), "", table, "", sentence, ""]
 
 
 def _width(text: str) -> int:
@@ -115,4 +167,11 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 def render_report_text(rows: list[ReportRow], language: str = DEFAULT) -> str:
     t = texts_for(language)
     table = text_table([t(h) for h in HEADER], [[row.name, *_cells(row, t)] for row in rows])
-    return f"{table}\n\n{summary(rows, language)}\n"
+    text = f"{table}\n\n{summary(rows, language)}\n"
+    path, total = critical_path(rows)
+    if not path:
+        return text
+    cells = [[row.name, _seconds(row.seconds), t.yes_no(row.name in path)] for row in _timed(rows)]
+    times = text_table([t(h) for h in TIME_HEADER], cells)
+    sentence = t("report.time.path", path=" → ".join(path), seconds=_seconds(total))
+    return f"{text}\n{t('report.time.title')}\n\n{times}\n\n{sentence}\n"

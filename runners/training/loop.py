@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from reportgen.streams import progress_reporter
 
 
 def to_device_images(images: np.ndarray, device: str, channels_last: bool = False) -> torch.Tensor:
@@ -37,21 +39,34 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: s
 
 
 class Progress:
-    """A one-line progress bar on a terminal; silent when stderr is not a TTY (builds, CI)."""
+    """A one-line progress bar on a terminal; in a build (under reportgen, where stderr is no
+    terminal) a message such as "epoch 1/2, step 60/125 (40.2 steps/s)" through the build's
+    progress channel (`RunContext.progress`) at most every `every` seconds and at the last step;
+    silent elsewhere (tests, CI). `report` replaces the channel (a callable taking the message)."""
 
-    def __init__(self, total: int, desc: str, stream: Any = None) -> None:
+    def __init__(
+        self, total: int, desc: str, stream: Any = None, report: Callable[[str], object] | None = None, every: float = 1.0
+    ) -> None:
         self.total, self.desc, self.done = total, desc, 0
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.report = report if report is not None else progress_reporter()
+        self.every, self.reported = every, -math.inf
         self.started = time.perf_counter()
 
     def update(self, steps: int = 1, note: str = "") -> None:
         self.done += steps
+        if not self.enabled and self.report is None:
+            return
+        now = time.perf_counter()
+        rate = self.done / max(1e-9, now - self.started)
+        if self.report is not None and (now - self.reported >= self.every or self.done >= self.total):
+            self.reported = now
+            self.report(f"{self.desc}, step {self.done}/{self.total} ({rate:.1f} steps/s)" + (f" {note}" if note else ""))
         if not self.enabled:
             return
         width = 30
         filled = int(width * self.done / max(1, self.total))
-        rate = self.done / max(1e-9, time.perf_counter() - self.started)
         bar = "#" * filled + "-" * (width - filled)
         self.stream.write(f"\r{self.desc} [{bar}] {self.done}/{self.total} {rate:.1f} it/s {note}")
         if self.done >= self.total:
