@@ -8,7 +8,9 @@ unless `LIVING_REQUIRE_BROWSER=1` (set by .ci/run), where they fail instead.
 Every page reachable from the home page is visited once (`crawl`, shared by the tests): console
 messages, page errors, failed and third-party requests, links, and the state of formulas and
 diagrams are recorded, and written to `crawl.json` next to the screenshots in `$LIVING_TEST_ARTIFACTS`
-(default `.living/test-artifacts/`).
+(default `.living/test-artifacts/`). Visiting a page and judging its requests is `browser_crawl.py`:
+the crawl waits for a page's requests to settle before it moves on, and ignores only the aborts its
+own navigation caused (tested in test_crawl_network.py).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
+from browser_crawl import RENDERED, NetworkLedger, PageVisit, visit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -52,53 +55,6 @@ OPEN_SHADOW_ROOTS = """
 const attachShadow = Element.prototype.attachShadow;
 Element.prototype.attachShadow = function (init) { return attachShadow.call(this, { ...init, mode: "open" }); };
 """
-
-# True once every formula is typeset and every Mermaid block has become an SVG.
-RENDERED = """
-(expectedDiagrams) => {
-  const formulas = [...document.querySelectorAll(".arithmatex")];
-  const typeset = formulas.every((el) => el.querySelector("mjx-container"));
-  const diagrams = [...document.querySelectorAll("div.mermaid")].filter(
-    (el) => el.shadowRoot && el.shadowRoot.querySelector("svg"));
-  return typeset && diagrams.length >= expectedDiagrams;
-}
-"""
-
-# What a page holds after rendering: references to check, ids for fragments, formulas, diagrams.
-INSPECT = """
-() => {
-  const refs = [];
-  const add = (kind, el, url) => { if (url) refs.push([kind, el.getAttribute(kind === "a" || kind === "link" ? "href" : "src"), url]); };
-  document.querySelectorAll("a[href]").forEach((el) => add("a", el, el.href));
-  document.querySelectorAll("link[href]").forEach((el) => add("link", el, el.href));
-  document.querySelectorAll("img[src]").forEach((el) => add("img", el, el.src));
-  document.querySelectorAll("script[src]").forEach((el) => add("script", el, el.src));
-  document.querySelectorAll("source[src], iframe[src]").forEach((el) => add("source", el, el.src));
-  const ids = [...document.querySelectorAll("[id]")].map((el) => el.id)
-    .concat([...document.querySelectorAll("a[name]")].map((el) => el.getAttribute("name")));
-  const formulas = [...document.querySelectorAll(".arithmatex")];
-  const raw = formulas.filter((el) => !el.querySelector("mjx-container"))
-    .map((el) => el.textContent.trim().slice(0, 120));
-  const diagrams = [...document.querySelectorAll("div.mermaid, pre.mermaid")].map((el) => {
-    const svg = el.shadowRoot && el.shadowRoot.querySelector("svg");
-    const labels = svg ? [...svg.querySelectorAll(".nodeLabel, .edgeLabel, text")].map((l) => l.textContent) : [];
-    const text = (svg ? labels.join(" | ") : el.textContent).replace(/\\s+/g, " ").trim();
-    const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 };
-    return { svg: Boolean(svg), text: text.slice(0, 2000), width: box.width, height: box.height,
-             error: Boolean(svg) && /Syntax error|Parse error/i.test(svg.textContent) };
-  });
-  return {
-    title: document.title,
-    refs, ids,
-    formulas: formulas.length,
-    typeset: formulas.length - raw.length,
-    math_errors: [...document.querySelectorAll("mjx-merror")].map((el) => el.textContent.slice(0, 120)),
-    untypeset: raw,
-    diagrams,
-  };
-}
-"""
-
 
 def locate_chromium() -> tuple[str | None, str]:
     """(executable, "") when a browser and Playwright are usable, else (None, why not)."""
@@ -218,25 +174,6 @@ def page(browser: Browser, site_url: str) -> Iterator[Page]:
 
 
 @dataclass
-class PageVisit:
-    url: str
-    status: int
-    title: str = ""
-    console: list[str] = field(default_factory=list)  # "type: text"
-    page_errors: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    third_party_requests: list[str] = field(default_factory=list)
-    rendered: bool = True  # formulas typeset and diagrams drawn before the timeout
-    formulas: int = 0
-    typeset: int = 0
-    untypeset: list[str] = field(default_factory=list)
-    math_errors: list[str] = field(default_factory=list)
-    diagrams: list[dict] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    refs: list[list[str]] = field(default_factory=list)  # [kind, attribute as written, absolute URL]
-
-
-@dataclass
 class Crawl:
     base: str
     pages: dict[str, PageVisit] = field(default_factory=dict)  # by URL without fragment
@@ -255,65 +192,6 @@ def is_page(url: str) -> bool:
     return path.endswith("/") or path.endswith(".html")
 
 
-def visit(page: Page, url: str, base: str) -> PageVisit:
-    events: dict[str, list[str]] = {"console": [], "errors": [], "failed": [], "third": []}
-    origin = base.rstrip("/")
-
-    def on_request(request: Request) -> None:
-        if not request.url.startswith(origin) and not request.url.startswith(("data:", "blob:")):
-            events["third"].append(request.url)
-
-    def on_failed(request: Request) -> None:
-        if request.url.startswith(origin):
-            events["failed"].append(f"{request.url} ({request.failure})")
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            events["failed"].append(f"{response.url} (HTTP {response.status})")
-
-    handlers = {
-        "console": lambda message: events["console"].append(f"{message.type}: {message.text}"),
-        "pageerror": lambda error: events["errors"].append(str(error)),
-        "request": on_request,
-        "requestfailed": on_failed,
-        "response": on_response,
-    }
-    for name, handler in handlers.items():
-        page.on(name, handler)
-    try:
-        response = page.goto(url, wait_until="load")
-        status = response.status if response else 0
-        body = response.text() if response and status == 200 else ""
-        expected_diagrams = body.count('<pre class="mermaid">')
-        rendered = True
-        try:
-            page.wait_for_function(RENDERED, arg=expected_diagrams, timeout=15_000)
-        except Exception:  # recorded below: the tests report what did not render
-            rendered = False
-        state = page.evaluate(INSPECT)
-        page.wait_for_timeout(50)  # let late console messages arrive
-    finally:
-        for name, handler in handlers.items():
-            page.remove_listener(name, handler)
-    return PageVisit(
-        url=url,
-        status=status,
-        title=state["title"],
-        console=events["console"],
-        page_errors=events["errors"],
-        failed_requests=events["failed"],
-        third_party_requests=events["third"],
-        rendered=rendered,
-        formulas=state["formulas"],
-        typeset=state["typeset"],
-        untypeset=state["untypeset"],
-        math_errors=state["math_errors"],
-        diagrams=state["diagrams"],
-        ids=state["ids"],
-        refs=state["refs"],
-    )
-
-
 @pytest.fixture(scope="session")
 def crawl(browser: Browser, site_url: str, artifacts: Path) -> Crawl:
     """Visit every page reachable from the home page once; check every other same-origin URL they use."""
@@ -321,6 +199,7 @@ def crawl(browser: Browser, site_url: str, artifacts: Path) -> Crawl:
     result = Crawl(base=site_url)
     context = new_context(browser, site_url)
     page = context.new_page()
+    ledger = NetworkLedger(page, site_url)
     queue = [site_url]
     others: set[str] = set()
     try:
@@ -328,7 +207,7 @@ def crawl(browser: Browser, site_url: str, artifacts: Path) -> Crawl:
             url = queue.pop(0)
             if url in result.pages:
                 continue
-            visit_ = visit(page, url, site_url)
+            visit_ = visit(page, url, ledger)
             result.pages[url] = visit_
             for kind, _written, absolute in visit_.refs:
                 target, _fragment = urldefrag(absolute)
@@ -347,9 +226,11 @@ def crawl(browser: Browser, site_url: str, artifacts: Path) -> Crawl:
                         queue.append(target)
                 else:
                     others.add(target)
+        ledger.settle()  # every request of every page has ended, and been judged, before the context closes
         for url in sorted(others - set(result.pages)):
             result.resources[url] = context.request.get(url).status
     finally:
+        ledger.close()
         context.close()
     report = {"seconds": round(time.monotonic() - started, 1), **asdict(result)}
     for visit_ in report["pages"].values():
