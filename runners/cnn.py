@@ -17,7 +17,7 @@ import torch
 
 from reportgen.api import Result
 from reportgen.context import RunContext
-from runners.cnn_model import recipe, weights
+from runners.cnn_model import recipe, tuning, weights
 from runners.cnn_model.net import kernel_provenance, kernel_status, param_count
 from runners.training import loop, options
 from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
@@ -124,9 +124,14 @@ def _figures(result: Result, ctx: RunContext, rows: list[list[float]], confusion
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
     options.check_precision(config.precision)  # a typo fails here, not after loading the data
+    tuning.check_path(config.path)
     result.text("allocator", options.tune_allocator())
     data = recipe.load(config, ctx.device)
-    trained = recipe.train(config, ctx.device, data)
+    # compiling the kernels is its own time, before tuning and training: never inside train_seconds
+    compile_seconds = tuning.build_kernels(ctx.device, config.fused_conv_pool, config.precision)
+    chosen = tuning.choose(config, ctx.device, data.x, data.y)  # the tuned path: measured on this machine's first run
+    data = recipe.relayout(data, chosen.path.channels_last)
+    trained = recipe.train(config, ctx.device, data, chosen.path)
     model, rows, logits = trained.model, trained.rows, trained.test_logits
     x, y, xt, yt = data.x, data.y, data.xt, data.yt
     started = time.perf_counter()
@@ -135,7 +140,9 @@ def run(config: Config, ctx: RunContext) -> Result:
     # the hand-over to cnn_onnx and cnn_compress (RunnerSpec.needs): they deploy this model, not one of their
     # own; an artifact, kept with the result for them but not published with the page
     weights.save_trained(model, ctx.artifact(weights.WEIGHTS))
-    ctx.provenance.update(kernel_provenance(ctx.device, config.fused_conv_pool, config.precision))
+    wanted = (chosen.path.conv1_kernel, chosen.path.conv2_kernel)
+    ctx.provenance.update(kernel_provenance(ctx.device, config.fused_conv_pool, config.precision, wanted))
+    tuning.report(result, ctx.provenance, chosen, compile_seconds)
 
     recipe.report(result, data, rows, trained.seconds, f"{ctx.device}（{ctx.device_name}）",
                   "训练损失与准确率是该轮各批次的平均（训练中的模型，与 Keras fit 打印的一致）；测试列在每轮结束时以评估模式计算。")
@@ -149,7 +156,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("lr", config.lr)
     result.metric("eps", config.eps)
     result.text("cuda_graph", trained.cuda_graph)
-    result.text("conv_pool", kernel_status(ctx.device, config.fused_conv_pool, config.precision))
+    result.text("conv_pool", kernel_status(ctx.device, config.fused_conv_pool, config.precision, wanted))
     result.text("precision", options.precision_note(ctx.device, config.precision))
     result.add_series("epochs", "epoch", [r[0] for r in rows],
                       {"train_loss": [r[1] for r in rows], "train_accuracy": [r[2] for r in rows],

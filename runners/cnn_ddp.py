@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from reportgen.api import Result
 from reportgen.context import RunContext, cpu_name
-from runners.cnn_model import recipe
+from runners.cnn_model import recipe, tuning
 from runners.cnn_model.net import kernel_provenance
 from runners.cnn_model.steps import make_optimizer
 from runners.training import loop, options
@@ -71,8 +71,9 @@ def worker(out: Path, device: str, config: Config) -> None:
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(minutes=10))
     try:
-        data = recipe.load(config, device)  # every rank holds the whole (small) data set and indexes its share
-        model = recipe.new_model(config, device, data.channels_last)
+        path = tuning.choose(config, device, None, None).path  # named by the launcher: no tuning in a rank
+        data = recipe.load(config, device, path.channels_last)  # every rank holds the whole (small) data set
+        model = recipe.new_model(config, device, path)
         ddp = DistributedDataParallel(model, device_ids=[local] if device.startswith("cuda") else None)
         optimizer = make_optimizer(model, config.lr, config.eps)
         generator = torch.Generator().manual_seed(config.seed)  # the same global order on every rank
@@ -154,13 +155,19 @@ def run(config: Config, ctx: RunContext) -> Result:
     world = world_size_for(config.world_size, device)
     # resolved once here, so the workers and the reference cannot pick different budgets
     config = replace(config, profile=options.resolve_profile(config.profile, device))
+    tuning.check_path(config.path)
+    requested = config.path
+    compile_seconds = tuning.build_kernels(device, config.fused_conv_pool, config.precision)  # not in any training time
+    data = recipe.load(config, device)
+    chosen = tuning.choose(config, device, data.x, data.y)  # the tuned path of this machine, as the cnn runner's
+    data = recipe.relayout(data, chosen.path.channels_last)
+    config = replace(config, path=chosen.name)  # the ranks and the reference take the same path, without tuning
     with tempfile.TemporaryDirectory() as tmp:  # rank checkpoints: compared here, not published
         cmd, env = torchrun(config, world, device, Path(tmp))
         log, wall = launch(cmd, env, config.launch_timeout_s)
         reports = [json.loads((Path(tmp) / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(world)]
         states = [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
-    data = recipe.load(config, device)
-    single = recipe.train(config, device, data)  # the reference: one process, batch_size images a step
+    single = recipe.train(config, device, data, chosen.path)  # the reference: one process, batch_size images a step
     rows = reports[0]["rows"]
     name = ctx.device_name if device == ctx.device else cpu_name()
     recipe.report(result, data, rows, reports[0]["seconds"], f"{device}（{name}）",
@@ -173,9 +180,11 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.metric("single_threads", torch.get_num_threads())
     result.text("placement", f"CPU：每个 DDP 进程 {rank_threads} 个线程，单进程参考 {torch.get_num_threads()} 个线程" if device == "cpu"
                 else f"每个进程占用一块 GPU（共 {world} 块）")
-    result.text("settings", settings_text(config))
+    result.text("settings", settings_text(config, requested))
     result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）")
-    ctx.provenance.update(kernel_provenance(device, config.fused_conv_pool, config.precision))
+    wanted = (chosen.path.conv1_kernel, chosen.path.conv2_kernel)
+    ctx.provenance.update(kernel_provenance(device, config.fused_conv_pool, config.precision, wanted))
+    tuning.report(result, ctx.provenance, chosen, compile_seconds)  # the ranks run with fewer threads than it was tuned at
     ctx.provenance["rank_threads"] = rank_threads
     return result
 
@@ -213,12 +222,13 @@ def _compare(result: Result, config: Config, reports: list[dict[str, Any]], stat
                  caption="每个参数张量中 DDP（rank 0）与单进程参考的最大差：只剩浮点舍入（批大小不同时卷积的求和顺序不同，all-reduce 的求和顺序也不同）。")
 
 
-def settings_text(config: Config) -> str:
+def settings_text(config: Config, requested_path: str = "auto") -> str:
     """Both trainings' settings, and which differ from the cnn runner's defaults (read from the recipe, not copied)."""
     names = [f.name for f in fields(recipe.TrainConfig) if f.name not in ("data_dir", "download")]
     defaults = recipe.TrainConfig()
-    # profile is left out: it is passed resolved ("quick"), which is what cnn's "auto" becomes on a CPU
-    differs = [n for n in names if n != "profile" and getattr(config, n) != getattr(defaults, n)]
+    # profile and path are passed resolved ("quick", the tuned path): compared as they were asked for
+    asked = {"path": requested_path}
+    differs = [n for n in names if n != "profile" and asked.get(n, getattr(config, n)) != getattr(defaults, n)]
     text = "训练设置（DDP 与单进程参考相同）：" + "，".join(f"{n}={getattr(config, n)}" for n in names) + "。"
     return text + (f"与 cnn 运行器的默认设置不同的是：{'、'.join(differs)}。" if differs else "与 cnn 运行器的默认设置相同。")
 

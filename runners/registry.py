@@ -36,7 +36,7 @@ RUNNERS: dict[str, RunnerSpec] = {
         ),
         RunnerSpec("cnn_shapes", "runners.cnn_shapes", "CNN 形状推演", "000 §2.3.1", uses_device=True),
         RunnerSpec("cnn", "runners.cnn", "CNN：MNIST 手写数字分类", "000 §2.5", 1800.0, True, dataset=MNIST, profiles=True,
-                   environment=NATIVE),
+                   environment=NATIVE, identity=("runners.cnn_model.tuning_key:chosen_path",)),
         RunnerSpec("lstm", "runners.lstm", "LSTM：逐行读取的 MNIST", "000 §2.3.2", 1800.0, True, dataset=MNIST, profiles=True,
                    environment=TRAINING),
         RunnerSpec("gan", "runners.gan", "GAN：生成手写数字", "000 §2.3.3", 1800.0, True, dataset=MNIST, profiles=True,
@@ -57,6 +57,6 @@ RUNNERS: dict[str, RunnerSpec] = {
         RunnerSpec("cnn_compress", "runners.cnn_compress", "模型压缩：量化与剪枝", "001 §3.2.6", 1800.0, True, dataset=MNIST,
                    needs=("cnn",), environment=TRAINING),
         RunnerSpec("cnn_ddp", "runners.cnn_ddp", "数据并行训练（DDP）", "000 §2.1.3", 1800.0, True, dataset=MNIST, profiles=True,
-                   environment=NATIVE),
+                   environment=NATIVE, identity=("runners.cnn_model.tuning_key:chosen_path",)),
     ]
 }

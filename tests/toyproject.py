@@ -290,9 +290,12 @@ def make_synthetic_project(root: Path, count: int, iterations: int) -> Path:
 
 def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProcess[str]:
     """`mkdocs build --strict` of the article in `root` into out/site, with an empty cache in
-    out/cache (every runner executes in this build), on the CPU, with no drift baseline."""
+    out/cache (every runner executes in this build), on the CPU, with no drift baseline; an article's
+    per-machine tuning record (runners/cnn_model/tuning_key.py) goes to out/tuning, never the user's,
+    since a record measured while the test suite loads the machine could pick a slow path."""
     env = {k: v for k, v in os.environ.items() if k not in ("LIVING_EXECUTE", "LIVING_DRIFT_BASELINE")}
-    env.update({"LIVING_CACHE_DIR": str(out / "cache"), "LIVING_DEVICE": "cpu", "NO_MKDOCS_2_WARNING": "1"})
+    env.update({"LIVING_CACHE_DIR": str(out / "cache"), "LIVING_DEVICE": "cpu", "NO_MKDOCS_2_WARNING": "1",
+                "LIVING_TUNING_DIR": str(out / "tuning")})
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
         cwd=root, env=env, capture_output=True, text=True, timeout=timeout,

@@ -8,12 +8,12 @@ thread count give the same weights bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from reportgen.api import Result
-from runners.cnn_model.net import Net, prepare_model
+from runners.cnn_model.net import Net, TrainPath, prepare_path
 from runners.cnn_model.steps import graphed_step, make_optimizer, train_epoch
 from runners.mnist.loader import MnistData, load_mnist
 from runners.training import loop, options
@@ -37,10 +37,13 @@ class TrainConfig:
     data_dir: str = ""
     download: bool = True
     seed: int = 0
-    channels_last: bool = True  # NHWC on CPU: ~1.3x faster steps here (benchmarks/cnn_throughput.py)
-    cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
-    # on a CPU, train each conv → pool → ReLU block as one C kernel (runners/kernels/)
+    # how training computes the same function (runners/cnn_model/tuning.py's CANDIDATES): "auto" is the
+    # fastest measured on this machine (a CPU, float32), else a candidate's name
+    path: str = "auto"
+    # switches the path obeys: False turns off NHWC on a CPU / the conv → pool → ReLU C kernels (runners/kernels/)
+    channels_last: bool = True
     fused_conv_pool: bool = True
+    cuda_graphs: bool = True  # on a GPU, replay each full-batch step as one CUDA graph
     # "bf16": forward pass under bfloat16 autocast, ~1.4x faster steps on a CPU with native bf16
     # (benchmarks/cnn_throughput.py --bf16) but not the article's float32 arithmetic: opt-in
     precision: str = "float32"
@@ -70,8 +73,9 @@ class Trained:
     cuda_graph: str  # whether steps replayed a CUDA graph, and why not
 
 
-def load(config: TrainConfig, device: str) -> Data:
-    """The data for this config: profile rules, subsets and tensor layout."""
+def load(config: TrainConfig, device: str, channels_last: bool | None = None) -> Data:
+    """The data for this config: profile rules, subsets and tensor layout (NHWC on a CPU with `channels_last`,
+    by default the config's switch)."""
     kind = torch.device(device).type  # "cuda:1" (a DDP rank's device) is a CUDA device too
     profile = options.resolve_profile(config.profile, kind)
     # the offline split is fixed (seed 0), so runs with other training seeds score the same images
@@ -80,7 +84,7 @@ def load(config: TrainConfig, device: str) -> Data:
     limits = [n for n in (config.train_limit, config.quick_train if profile == "quick" else 0) if n > 0]
     data = data.subset(train=min(limits) if limits else None, test=config.test_limit or None)
     note = f"quick 档：只训练 {epochs} 轮、至多 {config.quick_train:,} 张训练图片（文中是 {config.epochs} 轮全部图片）。" if profile == "quick" else ""
-    channels_last = config.channels_last and kind == "cpu"
+    channels_last = (config.channels_last if channels_last is None else channels_last) and kind == "cpu"
     return Data(
         profile, epochs,
         loop.to_device_images(data.train.images, device, channels_last),
@@ -91,16 +95,27 @@ def load(config: TrainConfig, device: str) -> Data:
     )
 
 
-def new_model(config: TrainConfig, device: str, channels_last: bool) -> torch.nn.Module:
+def relayout(data: Data, channels_last: bool) -> Data:
+    """`data` with its images in NHWC (`channels_last`) or NCHW memory: the same values."""
+    if data.channels_last == channels_last:
+        return data
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return replace(data, x=data.x.contiguous(memory_format=layout), xt=data.xt.contiguous(memory_format=layout),
+                   channels_last=channels_last)
+
+
+def new_model(config: TrainConfig, device: str, path: TrainPath) -> torch.nn.Module:
     torch.manual_seed(config.seed)  # the same initial weights however run() is called
     # under bf16 autocast the kernels do not apply (float32 only): the modules run, in channels_last
     fuse = config.fused_conv_pool and config.precision == "float32"
-    return prepare_model(Net(), device, channels_last, fuse)
+    return prepare_path(Net(), device, replace(path, conv1_kernel=path.conv1_kernel and fuse,
+                                                conv2_kernel=path.conv2_kernel and fuse))
 
 
-def train(config: TrainConfig, device: str, data: Data) -> Trained:
-    """Train a fresh model on `data` in one process, evaluating on the test split after each epoch."""
-    model = new_model(config, device, data.channels_last)
+def train(config: TrainConfig, device: str, data: Data, path: TrainPath | None = None) -> Trained:
+    """Train a fresh model on `data` along `path` (runners/cnn_model/tuning.choose; by default NHWC as the data
+    is, both kernels) in one process, evaluating on the test split after each epoch."""
+    model = new_model(config, device, path or TrainPath(data.channels_last, True, True))
     graphs = config.cuda_graphs and device.split(":")[0] == "cuda"
     optimizer = make_optimizer(model, config.lr, config.eps, capturable=graphs)
     stepper = graphed_step(model, optimizer, data.x, data.y, config.batch_size, graphs, config.precision)

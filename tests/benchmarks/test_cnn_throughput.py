@@ -6,6 +6,7 @@ line the README and the issue rely on is there and the numbers are well formed.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -18,10 +19,11 @@ MNIST = REPO.parent / "shared" / "data" / "mnist" / "t10k-images-idx3-ubyte.gz"
 
 
 @pytest.mark.skipif(not MNIST.is_file(), reason=f"MNIST test split not at {MNIST.parent}")
-def test_tiny_run_prints_rate_ratio_and_share_of_the_matmul_rate() -> None:
+def test_tiny_run_prints_rate_ratio_and_share_of_the_matmul_rate(tmp_path: Path) -> None:
+    env = dict(os.environ, LIVING_TUNING_DIR=str(tmp_path))  # "ours" tunes this machine afresh, never in the user's record
     done = subprocess.run(
         [sys.executable, "benchmarks/cnn_throughput.py", "--images", "320", "--repeats", "1", "--matmul-size", "1024", "--bf16"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False, env=env,
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -30,7 +32,18 @@ def test_tiny_run_prints_rate_ratio_and_share_of_the_matmul_rate() -> None:
     assert "FLOPs per training sample (forward + backward, torch.utils.flop_counter): 16.38 MFLOP" in out
     assert re.search(r"^ours +\d+ \[\d+-\d+\] +\d+\.\d\d +\d+\.\d +\d+% +0\.\d{4}$", out, re.M)
     assert re.search(r"^plain DataLoader +\d+ \[", out, re.M)
-    assert re.search(r"^ours / plain: \d+\.\d\dx .*; ours at \d+% of R", out, re.M)
+    assert re.search(r"^ours / plain: \d+\.\d\dx .*target >= 1\.5x\); ours at \d+% of R", out, re.M)
+    # the CPU beside every figure, each candidate path, and ours against the best of them
+    assert re.search(r"^CPU: .+; AVX-512: (yes \(avx512\w+( avx512\w+)*\)|no); AVX2: (yes|no)(; limited by .+)?$", out, re.M)
+    from runners.cnn_model.tuning import CANDIDATES
+
+    for name in CANDIDATES:
+        assert re.search(rf"^path {name} +\d+ \[\d+-\d+\] ", out, re.M), name
+    assert re.search(r"^ours vs best candidate \(path \w+, \d+ images/s\): [+-]\d+\.\d% \(target: no more than 5% behind\); "
+                     r"ours took path \w+$", out, re.M)
+    assert re.search(r"^tuning record \(threads \w+, measured .+, in this run: \d+\.\d s; load average [\d.-]+, round spread [\d.]+\): \w+ \d+", out, re.M)
+    assert re.search(r"^our path: 自动：本机实测最快的路径 \w+（本机调优记录，.*; kernels built/loaded in \d+\.\d{3} s \(not in train s\)$",
+                     out, re.M)
     assert "our loop used: Adam (fused" in out or "our loop used: Adam (for-loop" in out
     assert "CUDA graph: 未用（仅 CUDA）" in out
     if "conv2 块（Winograd" in out:  # the kernels built: the rate in the FLOPs actually done is given too

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ from reportgen.context import Upstream
 
 # a few seconds of training on the real (offline) test split: enough for a model worth deploying
 TINY_CNN = {"profile": "quick", "quick_train": 256, "test_limit": 256, "quick_epochs": 1, "download": False}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tuning_record_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The CNN's per-machine tuning record (runners/cnn_model/tuning_key.py) of this session: never the user's."""
+    directory = tmp_path_factory.mktemp("tuning")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIVING_TUNING_DIR", str(directory))
+        yield directory
 
 
 @pytest.fixture(scope="session")

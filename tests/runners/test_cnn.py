@@ -15,7 +15,8 @@ from runners.cnn_model.net import Net, param_count
 from runners.training.architecture import graph_of, trace
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
-TIMING = {"train_seconds", "images_per_second", "train_eval_seconds"}  # wall-clock: differs run to run
+# wall-clock: differs run to run (the first run of a machine measures the paths, the second reads the record)
+TIMING = {"train_seconds", "images_per_second", "train_eval_seconds", "kernel_compile_seconds", "tune_seconds"}
 
 
 def keras_params() -> int:
@@ -94,19 +95,26 @@ def runs(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
     config = cnn.Config(profile="quick", quick_train=256, test_limit=256, quick_epochs=1, download=False)
     results, seconds = [], []
+    tuning_dir = tmp_path_factory.mktemp("tuning")  # fresh: the first run measures the paths, the second reads them
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))
+        mp.setenv("LIVING_TUNING_DIR", str(tuning_dir))
         for i in range(2):
             ctx = RunContext(out_dir=tmp_path_factory.mktemp(f"cnn{i}"), device="cpu", device_name="cpu", seed=0)
             started = time.perf_counter()
             results.append((cnn.run(config, ctx), ctx))
             seconds.append(time.perf_counter() - started)
-    return results, seconds
+        # the key the next build computes holds the choice (reportgen's identity hook of the registry)
+        from reportgen.fingerprint import dataset_identity
+
+        identity = dataset_identity(Path(__file__).resolve().parents[2], "runners.cnn_model.tuning_key:chosen_path")
+    return results, seconds, (tuning_dir, identity)
 
 
 def test_quick_run_end_to_end(runs) -> None:
     (result, ctx), _ = runs[0][0], runs[1]
-    assert runs[1][0] < 10
+    # measuring the paths is once per machine (a couple of seconds on a quiet one): not what a quick run costs
+    assert runs[1][0] - result.metrics["tune_seconds"] < 10 and runs[1][1] < 10
     m = result.metrics
     assert (m["profile"], m["epochs"], m["train_images"], m["test_images"]) == ("quick", 1, 256, 256)
     assert m["params_total"] == 93_322 and m["data_official"] is False
@@ -124,13 +132,45 @@ def test_quick_run_end_to_end(runs) -> None:
     assert [n["label"] for n in result.graphs["model"].nodes][1] == "conv1: Conv2d"
     # the port's explanation is prose of the page (docs/draft-000/project.md); the run gives its numbers
     assert "port_notes" not in result.texts
-    assert (m["batch_size"], m["lr"], m["eps"], m["channels_last"]) == (64, 1e-3, 1e-7, True)
+    assert (m["batch_size"], m["lr"], m["eps"]) == (64, 1e-3, 1e-7)
     # whether the fused kernels ran, how they were built and the thread count go to the provenance
     fused = result.texts["conv_pool"].startswith("已用")
-    assert fused or result.texts["conv_pool"].startswith("未用（")
+    assert fused or result.texts["conv_pool"].startswith(("未用（", "conv1 块"))  # "conv1 块…；conv2 块…": one of them
     assert ctx.provenance["native_kernels"] == result.texts["conv_pool"]
     assert ctx.provenance["threads"] == str(torch.get_num_threads())
     assert not fused or "-O3 -march=native" in ctx.provenance["kernel_compiler"]
+
+
+def test_the_tuned_path_is_on_the_page_in_the_provenance_and_in_the_key(runs) -> None:
+    """The first run of this machine (a fresh record directory) measures every candidate path, the second reads
+    the record; both train along the choice and say so."""
+    from runners.cnn_model import tuning
+
+    (first, ctx), (second, ctx2) = runs[0]
+    tuning_dir, identity = runs[2]
+    choice = first.metrics["path"]
+    assert choice in tuning.CANDIDATES and second.metrics["path"] == choice
+    assert first.metrics["tune_seconds"] > 0 and second.metrics["tune_seconds"] == 0.0
+    assert first.texts["path"].startswith(f"自动：本机实测最快的路径 {choice}（本机调优记录，")
+    assert second.texts["path"] == first.texts["path"] and ctx2.provenance["cnn_path"] == ctx.provenance["cnn_path"]
+    table = first.tables["tuning"]
+    assert table.columns == tuning.COLUMNS and [r[0] for r in table.rows] == list(tuning.CANDIDATES)
+    assert [r[0] for r in table.rows if r[-1] == "是"] == [choice] and second.tables["tuning"].rows == table.rows
+    measured = {r[0]: r[2] for r in table.rows if r[2] != "未测"}
+    assert choice in measured and measured[choice] == max(measured.values())
+    assert ctx.provenance["cnn_path"].startswith(f"{choice}（自动") and ctx2.provenance["cnn_path"].startswith(choice)
+    assert ctx.provenance["cnn_path_rates"].startswith(f"{choice} ") and ctx.provenance["cnn_path_rates"].endswith(" 张/秒")
+    assert float(ctx.provenance["kernel_compile_seconds"]) >= 0
+    assert first.metrics["channels_last"] == tuning.CANDIDATES[choice].channels_last
+    path = tuning.CANDIDATES[choice]
+    if not (path.conv1_kernel or path.conv2_kernel):
+        assert first.texts["conv_pool"] == "未用（本机选定的训练路径不用内核：实测更快）"
+    elif path.conv1_kernel and path.conv2_kernel:
+        assert first.texts["conv_pool"].startswith("已用：")
+    else:
+        assert "块未用（选定的路径不用）" in first.texts["conv_pool"]
+    assert identity == {"cnn_path": choice}
+    assert len(list(tuning_dir.glob("*-threads-*.json"))) == 1
 
 
 def test_the_trained_weights_are_a_file_for_the_deployment_runners(runs) -> None:

@@ -143,10 +143,12 @@ def test_layout_follows_the_path_training_takes(kernel: object) -> None:
     """Fused: the kernels' NHWC outputs set the layout, weights stay as they are. bf16 (the kernels are
     float32 only) and unfused runs: the modules run, with channels_last weights."""
     from runners.cnn_model.recipe import TrainConfig, new_model
+    from runners.cnn_model.tuning import CANDIDATES
 
-    fused = new_model(TrainConfig(), "cpu", True)
+    both = CANDIDATES["both_kernels"]
+    fused = new_model(TrainConfig(), "cpu", both)
     assert all(fused.fused_blocks) and fused.conv2.weight.is_contiguous()
     for config in (TrainConfig(precision="bf16"), TrainConfig(fused_conv_pool=False)):
-        model = new_model(config, "cpu", True)
+        model = new_model(config, "cpu", both)
         assert not any(model.fused_blocks)
         assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last) and not model.conv2.weight.is_contiguous()

@@ -108,3 +108,32 @@ def test_a_library_that_does_not_load_is_reported_not_raised(monkeypatch: pytest
     script = '#!/bin/sh\n[ "$1" = --version ] && exit 0\nfor a; do out=$a; done\necho junk > "$out"\n'
     built = with_compiler(monkeypatch, tmp_path, script, probe)
     assert built.lib is None and built.how.startswith("编译或加载失败：") and "kernels/probe-" in built.how
+
+
+def test_march_native_only_where_the_compiler_accepts_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: Path) -> None:
+    """A compiler that rejects -march=native builds the kernel for its default target; the probe runs once."""
+    real = shutil.which("cc")
+    if not real:
+        pytest.skip("no C compiler")
+    log = tmp_path / "calls"
+    script = (f'#!/bin/sh\necho "$*" >> {log}\n'
+              'for a; do [ "$a" = -march=native ] && { echo "error: unknown value native for -march" >&2; exit 1; }; done\n'
+              f'exec {real} "$@"\n')
+    built = with_compiler(monkeypatch, tmp_path, script, probe)
+    assert built.lib.answer() == 42 and built.compile_seconds > 0
+    assert "-march" not in built.command and built.command.startswith("cc -O3 -fopenmp")
+    assert "编译器不接受 -march=native" in built.how
+    probes = [line for line in log.read_text().splitlines() if "-march=native" in line]
+    assert len(probes) == 1  # the one probe; the kernel was never tried with it
+    assert [p.read_text() for p in (tmp_path / "kernels").glob("march-native-*.txt")] == ["no"]
+    again = build.build("probe", probe, declare)
+    assert again.compile_seconds == 0.0 and again.command == built.command
+    assert len([line for line in log.read_text().splitlines() if "-march=native" in line]) == 1
+
+
+def test_a_build_from_the_cache_takes_no_compile_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe: Path) -> None:
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("LIVING_KERNEL_DIR", str(tmp_path / "kernels"))
+    assert build.build("probe", probe, declare).compile_seconds > 0
+    assert build.build("probe", probe, declare).compile_seconds == 0.0
