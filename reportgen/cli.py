@@ -2,6 +2,8 @@
 
     reportgen status [NAME ...]          what is fresh, frozen or stale, and why
     reportgen run [NAME ...] [--force]   bring results up to date (or re-run with --force)
+    reportgen run --shard K/N            only this machine's share of the pipelines (reportgen.shard)
+    reportgen merge DIR [DIR ...]        import results computed elsewhere (reportgen.merge)
     reportgen build [--strict]           run what is stale, then `mkdocs build`
     reportgen serve                      the same, then `mkdocs serve`
     reportgen freeze [NAME ...]          copy current results to results/ (commit them)
@@ -23,13 +25,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reportgen.drift import drift_since_baseline, render_drift_text
+from reportgen.drift import drift_since_baseline, render_drift_page, render_drift_text
 from reportgen.facts import FactsError, load_facts
 from reportgen.fingerprint import git_commit
 from reportgen.manifest import build_manifest
+from reportgen.merge import merge
 from reportgen.pipeline import Outcome, UnknownRunner, bring_up_to_date, load_registry, select, statuses
 from reportgen.report import render_report_text, report_rows
 from reportgen.settings import DEVICES, EXECUTE_MODES, PROFILES, Settings, SettingsError, load_settings
+from reportgen.shard import KINDS, ShardError, parse_shard, shard_runners
 from reportgen.site import add_drift_pages, assemble, view_of, write_pages
 from reportgen.store import Store, write_json_atomic
 
@@ -99,13 +103,20 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if lines:
         print("\npipeline:")
         print("\n".join(f"  {line}" for line in lines))
+    stale = [name for name, outcome in outcomes.items() if outcome.stale]
+    if args.fail_on_stale and stale:  # CI: a build on this cache would still run these
+        print(f"reportgen: would still run: {', '.join(stale)}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.execute == "never" and not args.force:
         settings.execute = "stale"  # asking to run means run
-    outcomes = bring_up_to_date(settings, args.names, force=args.force, log=_print_log)
+    share = _share(args, settings, args.names)
+    if share == []:
+        return 0  # this shard has nothing to compute
+    outcomes = bring_up_to_date(settings, args.names if share is None else share, force=args.force, log=_print_log)
     failures = 0
     for name, outcome in outcomes.items():
         entry = outcome.entry
@@ -114,6 +125,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         why = f"  ← {'; '.join(outcome.reasons)}" if outcome.origin == "blocked" else ""
         print(f"{name:<18} {state:<8} {outcome.origin}{why}")
     return 1 if failures else 0
+
+
+def _share(args: argparse.Namespace, settings: Settings, names: list[str]) -> list[str] | None:
+    """The runners of `--shard K/N` / `--kind` (among `names` and what they need, when given);
+    None when neither option is given (everything)."""
+    if not args.shard and args.kind == "all":
+        return None
+    registry = load_registry(settings)
+    share = shard_runners(registry, parse_shard(args.shard or "1/1"), args.kind)
+    wanted = {s.name for s in select(names, registry)} if names else set(share)
+    chosen = [name for name in share if name in wanted]
+    print(f"shard {args.shard or '1/1'} ({args.kind}): {', '.join(chosen) or 'no runner'}", file=sys.stderr)
+    return chosen
 
 
 def cmd_mkdocs(args: argparse.Namespace, settings: Settings, verb: str) -> int:
@@ -142,6 +166,19 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
+    share = _share(args, settings, [])
+    only = None if share is None else set(share)
+    report = merge(settings, [Path(d).absolute() for d in args.dirs], frozen=args.frozen, only=only, log=_print_log)
+    for line in report.lines:
+        print(line.text(), file=sys.stderr if line.action == "refused" else sys.stdout)
+    counts = {action: len(report.of(action)) for action in ("imported", "frozen", "present", "refused")}
+    print(", ".join(f"{n} {action}" for action, n in counts.items()))
+    if report.untrusted or (args.strict and counts["refused"]):
+        return 1
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     outcomes = bring_up_to_date(settings, log=_print_log)
     content = assemble(outcomes, load_facts(settings.facts_file), language=settings.language)
@@ -167,7 +204,8 @@ def cmd_drift(args: argparse.Namespace, settings: Settings) -> int:
     if baseline and "://" not in baseline:
         baseline = str(Path(baseline).absolute())  # a path on the command line is relative to where it is typed
     drift = drift_since_baseline(_current(settings), settings, baseline, _print_log)
-    print(render_drift_text(drift.changes, drift.baseline, settings.language), end="")
+    render = render_drift_page if args.markdown else render_drift_text
+    print(render(drift.changes, drift.baseline, settings.language), end="")
     return 1 if args.fail_on_drift and drift.changes else 0
 
 
@@ -196,11 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry", help="module that defines RUNNERS (default: PACKAGE.registry)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("status", "list"):
-        sub.add_parser(name, help="show what is stale and why").add_argument("names", nargs="*")
+        cmd = sub.add_parser(name, help="show what is stale and why")
+        cmd.add_argument("names", nargs="*")
+        cmd.add_argument("--fail-on-stale", action="store_true", help="exit with 1 when a build would run anything")
     run = sub.add_parser("run", help="run stale runners (or the named ones)")
     run.add_argument("names", nargs="*")
     run.add_argument("--force", action="store_true", help="re-run even when the cache is fresh")
     run.add_argument("-j", "--jobs", type=int, help="runners executed at once")
+    merge_cmd = sub.add_parser("merge", help="import the results of other caches (shards, a GPU host) into this one")
+    for cmd in (run, merge_cmd):
+        cmd.add_argument("--shard", metavar="K/N", help="only shard K of N (whole pipelines, split by the registry)")
+        cmd.add_argument("--kind", choices=KINDS, default="all",
+                         help="only the pipelines that use a device, or only the others (with or without --shard)")
+    merge_cmd.add_argument("dirs", nargs="+", metavar="DIR", help="a result cache or a frozen-results folder")
+    merge_cmd.add_argument("--frozen", action="store_true",
+                           help="take results of this code computed on another kind of machine as frozen results")
+    merge_cmd.add_argument("--strict", action="store_true", help="exit with 1 when any entry is refused")
     for verb in ("build", "serve"):
         cmd = sub.add_parser(verb, help=f"bring results up to date and `mkdocs {verb}`")
         cmd.add_argument("--strict", action="store_true")
@@ -212,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift = sub.add_parser("drift", help="results that changed since the previous build (or a baseline)")
     drift.add_argument("--baseline", help="manifest file or https:// URL (default: the previous build's)")
     drift.add_argument("--fail-on-drift", action="store_true", help="exit with 1 when anything changed")
+    drift.add_argument("--markdown", action="store_true", help="as Markdown (e.g. for $GITHUB_STEP_SUMMARY)")
     sub.add_parser("manifest", help="write the results manifest").add_argument("--out", required=True)
     return parser
 
@@ -230,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("build", "serve"):
             return cmd_mkdocs(args, settings, args.command)
         handlers = {"run": cmd_run, "freeze": cmd_freeze, "render": cmd_render, "clean": cmd_clean}
-        handlers.update(report=cmd_report, drift=cmd_drift, manifest=cmd_manifest)
+        handlers.update(report=cmd_report, drift=cmd_drift, manifest=cmd_manifest, merge=cmd_merge)
         handler = handlers[args.command]
         return handler(args, settings)
-    except (SettingsError, UnknownRunner, FactsError) as exc:
+    except (SettingsError, UnknownRunner, FactsError, ShardError) as exc:
         print(f"reportgen: error: {exc}", file=sys.stderr)
         return 2
 

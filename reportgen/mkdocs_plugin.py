@@ -37,7 +37,7 @@ from reportgen.settings import (
     SettingsError,
     make_settings,
 )
-from reportgen.site import CSS_URI, SiteContent, add_drift_pages, assemble
+from reportgen.site import CSS_URI, JS_URI, SiteContent, add_drift_pages, assemble
 from reportgen.store import write_json_atomic
 
 log = logging.getLogger("mkdocs.plugins.living-article")
@@ -179,6 +179,7 @@ class LivingArticlePlugin(BasePlugin[LivingArticleConfig]):
             runner_pages = [(s.title, f"results/{s.name}.md") for s in registry.values()]
             add_result_pages_to_nav(config.nav, build_pages + runner_pages)
         config.extra_css.append(CSS_URI)
+        config.extra_javascript.append(JS_URI)
         return config
 
     def on_files(self, files: Files, config: Any) -> Files:

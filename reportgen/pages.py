@@ -7,6 +7,7 @@ never overwritten.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 from urllib.parse import quote
 
 from reportgen import markdown as md
@@ -16,11 +17,17 @@ from reportgen.notebooks import download_uri, notebook_uri
 from reportgen.render import (
     ERRATA_PAGE,
     RESULTS_DIR,
+    SECTIONS,
     VERDICTS,
     RunnerView,
+    claims_groups_table,
     claims_table,
     diagram_block,
     figure_block,
+    item_role,
+    item_title,
+    metric_role,
+    metrics_table,
     provenance_table,
     source_line,
     status_block,
@@ -44,6 +51,43 @@ def _needs_line(view: RunnerView) -> list[str]:
     return [view.texts("page.needs", links=links), ""] if view.needs else []
 
 
+_BLOCKS = {"tables": table_block, "graphs": diagram_block, "figures": figure_block, "texts": text_block}
+# the page reads as a report: what the example shows first (its claims, main figure, key metrics),
+# then the rest, and the machine and implementation details last, in one collapsed block
+VERDICT_ORDER = ("differs", "contradictory", "not_computable", "agrees")  # the errata's sections, 不符 first
+
+
+def _items(view: RunnerView, role: str, sections: tuple[str, ...] = SECTIONS) -> list[tuple[str, str]]:
+    """(section, name) of the items with that role, section by section, each in the order declared."""
+    return [(section, name) for section in sections for name in view.result.get(section, {})
+            if item_role(view, section, name) == role]
+
+
+def _item_parts(view: RunnerView, items: list[tuple[str, str]], heading: str = "## ") -> list[str]:
+    parts: list[str] = []
+    for section, name in items:
+        parts += [f"{heading}{item_title(view, section, name)}", "", _BLOCKS[section](view, name, view.page), ""]
+    return parts
+
+
+def _details(view: RunnerView, record: dict[str, Any]) -> str:
+    """One collapsed block: detail items and metrics, the provenance, and the runner's own output."""
+    t = view.texts
+    body = [t("page.details_intro"), ""]
+    if view.ok:
+        for section, name in _items(view, "detail"):
+            body += [f"**{item_title(view, section, name)}**", "", _BLOCKS[section](view, name, view.page), ""]
+        metrics = [n for n in view.result.get("metrics", {}) if metric_role(view, n) == "detail"]
+        if metrics:
+            body += [f"**{t('page.metrics')}**", "", metrics_table(view, metrics), ""]
+    body += [f"**{t('page.provenance')}**", "", provenance_table(view), ""]
+    for stream in ("stdout", "stderr"):
+        content = record.get(stream) or ""
+        if content.strip():
+            body += [md.admonition("abstract", t(f"page.{stream}"), md.code_block(content, "text"), collapsible=True), ""]
+    return md.admonition("info", t("page.details"), "\n".join(body).rstrip() + "\n", collapsible=True)
+
+
 def runner_page(view: RunnerView, notebook: bool = False) -> str:
     page, t = view.page, view.texts
     parts = [f"# {md.text(view.title)}", "", source_line(view), "", *_needs_line(view)]
@@ -56,25 +100,19 @@ def runner_page(view: RunnerView, notebook: bool = False) -> str:
         trace = error.get("traceback") or f"{error.get('type')}: {error.get('message')}"
         parts += [f"## {t('page.error')}", "", md.code_block(trace, "text"), ""]
     if view.ok:
-        result = view.result
+        metrics = list(view.result.get("metrics", {}))
+        key_metrics = [n for n in metrics if metric_role(view, n) == "main"]
+        other_metrics = [n for n in metrics if metric_role(view, n) == "body"]
         parts += [f"## {t('page.claims')}", "", claims_table(view, False), ""]
-        metrics = result.get("metrics", {})
-        if metrics:
-            rows = [[k, metrics[k]] for k in sorted(metrics)]
-            parts += [f"## {t('page.metrics')}", "", md.table([t("col.name"), t("col.value")], rows, t), ""]
-        for section, key, block in (
-            ("tables", "page.table", table_block),
-            ("graphs", "page.graph", diagram_block),
-            ("figures", "page.figure", figure_block),
-            ("texts", "page.text", text_block),
-        ):
-            for name in sorted(result.get(section, {})):
-                parts += [f"## {t(key, name=md.text(name))}", "", block(view, name, page), ""]
-    parts += [f"## {t('page.provenance')}", "", provenance_table(view), ""]
-    for stream in ("stdout", "stderr"):
-        content = record.get(stream) or ""
-        if content.strip():
-            parts += [md.admonition("abstract", t(f"page.{stream}"), md.code_block(content, "text"), collapsible=True), ""]
+        parts += _item_parts(view, _items(view, "main", ("figures",)))
+        if key_metrics:
+            parts += [f"## {t('page.key_metrics')}", "", metrics_table(view, key_metrics), ""]
+        parts += _item_parts(view, _items(view, "main", ("tables", "graphs", "texts")))
+        parts += _item_parts(view, _items(view, "body"))
+        if other_metrics:
+            heading = t("page.more_metrics") if key_metrics else t("page.metrics")
+            parts += [f"## {heading}", "", metrics_table(view, other_metrics), ""]
+    parts += [_details(view, record)]
     return "\n".join(parts)
 
 
@@ -152,23 +190,40 @@ def _not_counted(views: list[RunnerView], t: Texts) -> list[str]:
     return parts
 
 
+def _verdict_anchor(verdict: str) -> str:
+    return md.slug("verdict", verdict)
+
+
 def errata_page(views: list[RunnerView], facts: dict[str, Fact], language: str = DEFAULT) -> str:
+    """Every claim, read by verdict (不符 first): a section per verdict, in it a part per runner, in
+    that each statement quoted once with one row per part it checks. Plain headings and tables: the
+    content needs no JavaScript."""
     page, t = ERRATA_PAGE, texts_for(language)
     counts: Counter[str] = Counter()
     for view in views:
         counts.update(c["verdict"] for c in view.claims())
     fact_counts = Counter(f.verdict for f in facts.values())
-    totals: list[list[object]] = [[t.verdict(v), counts[v]] for v in VERDICTS]
-    totals.append([t("errata.total_checks"), sum(counts.values())])
-    totals.append([t("errata.facts_agree"), fact_counts["agrees"]])
-    totals.append([t("errata.facts_differ"), fact_counts["differs"]])
-    table = md.table([t("col.verdict"), t("col.count")], totals, t)
+    totals: list[list[str]] = []
+    for verdict in VERDICT_ORDER:
+        label = md.text(t.verdict(verdict))
+        totals.append([f"[{label}](#{_verdict_anchor(verdict)})" if counts[verdict] else label, str(counts[verdict])])
+    totals.append([md.text(t("errata.total_checks")), str(sum(counts.values()))])
+    totals.append([md.text(t("errata.facts_agree")), str(fact_counts["agrees"])])
+    totals.append([md.text(t("errata.facts_differ")), str(fact_counts["differs"])])
+    table = md.markup_table([t("col.verdict"), t("col.count")], totals)
     parts = [f"# {t('errata.title')}", "", t("errata.intro"), "", f"## {t('errata.totals')}", "", table, ""]
     parts += _not_counted(views, t)
-    for view in views:
-        if view.claims():
-            link = f"[{md.text(view.title)}]({md.relative(page, view.page)})"
-            parts += [f"## {t.paren(link, md.text(view.source))}", "", claims_table(view, True), ""]
+    for verdict in VERDICT_ORDER:
+        if not counts[verdict]:
+            continue
+        heading = t("errata.verdict_section", verdict=md.text(t.verdict(verdict)), count=counts[verdict])
+        parts += [f"## {heading} {{ #{_verdict_anchor(verdict)} }}", ""]
+        for view in views:
+            claims = [c for c in view.claims() if c["verdict"] == verdict]
+            if claims:
+                link = f"[{md.text(view.title)}]({md.relative(page, view.page)})"
+                parts += [f"### {t.paren(link, md.text(view.source))}", ""]
+                parts += [claims_groups_table(view, claims, with_anchors=True, with_verdict=False), ""]
     if facts:
         facts_table = _facts_table(list(facts.values()), t)
         parts += [f"## {t('errata.facts')}", "", t("errata.facts_intro"), "", facts_table, ""]

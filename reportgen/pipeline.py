@@ -172,13 +172,15 @@ def bring_up_to_date(
             # the CLI) waits here, then finds the result this one stored and reuses it
             with runner_lock(settings.cache_dir, spec.name, spec.timeout_s + LOCK_GRACE_S, give_up=lambda: group.stopped):
                 store_for(settings).recover(spec.name)
-                if not run_all:
-                    keys = {n: outcomes[n].key for n in spec.needs}
-                    fresh = status(settings, spec, log, keys)
-                    if not fresh.stale:
-                        log("info", f"{spec.name}: another build stored this result meanwhile; reusing it")
-                        return fresh
-                done = execute(settings, outcome, threads, device_lock, group, upstreams, progress)
+                # the key with the upstreams' keys as they are now: an upstream with an identity hook
+                # is stored under the key it has after its run, which its readers' keys must name
+                keys = {n: outcomes[n].key for n in spec.needs}
+                fresh = status(settings, spec, log, keys)
+                if not run_all and not fresh.stale:
+                    log("info", f"{spec.name}: another build stored this result meanwhile; reusing it")
+                    return fresh
+                now = Outcome(spec, fresh.fingerprint, outcome.entry, outcome.origin, outcome.reasons)
+                done = execute(settings, now, threads, device_lock, group, upstreams, progress)
         except LockTimeout as exc:
             log("warning", str(exc))
             return outcome

@@ -8,7 +8,9 @@ its cache key (env hash) and its provenance:
 - `threads`: the intra-op thread count the runner is given, or the libraries' default for the
   machine's CPU count (reductions split by thread sum in another order);
 - `compiler`: the C compiler a runner would build native code with (`$CC`, else `cc` on PATH),
-  by name and the sha256 of its binary, or "none": with no compiler the native kernels do not run.
+  by name and the sha256 of its binary, or "none": with no compiler the native kernels do not run;
+- `cjk_font`: the font a runner's figures draw Chinese, Japanese or Korean text with
+  (`reportgen.fonts`), or "none": another font draws other pixels, and with none the text is boxes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import os
 import platform
 import shutil
 from pathlib import Path
+
+from reportgen.fonts import cjk_font_identity
 
 _BINARY_DIGESTS: dict[tuple[str, int, int], str] = {}
 
@@ -75,4 +79,6 @@ def environment(probes: tuple[str, ...], threads: int) -> dict[str, str]:
             values["threads"] = str(threads) if threads else f"default ({os.cpu_count() or 1} CPUs)"
         elif probe == "compiler":
             values["compiler"] = compiler_identity()
+        elif probe == "cjk_font":
+            values["cjk_font"] = cjk_font_identity()
     return values

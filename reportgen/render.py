@@ -183,6 +183,53 @@ def _require(view: RunnerView, section: str, name: str) -> Any:
     return items[name]
 
 
+SECTIONS = ("figures", "tables", "graphs", "texts")  # what a runner declares with a title, caption and role
+_TITLE_KEYS = {"tables": "page.table", "graphs": "page.graph", "figures": "page.figure", "texts": "page.text"}
+
+
+def item_info(view: RunnerView, section: str, name: str) -> dict[str, Any]:
+    """The title, caption and role a runner declared for an item (a text's are kept apart from it)."""
+    if section == "texts":
+        info = (view.result.get("text_info") or {}).get(name)
+    else:
+        info = (view.result.get(section) or {}).get(name)
+    return info if isinstance(info, dict) else {}
+
+
+def item_title(view: RunnerView, section: str, name: str) -> str:
+    """The reader's heading of an item (escaped); an item declared without one is named by its key."""
+    title = item_info(view, section, name).get("title")
+    return md.text(title) if title else view.texts(_TITLE_KEYS[section], name=md.text(name))
+
+
+def item_role(view: RunnerView, section: str, name: str) -> str:
+    return str(item_info(view, section, name).get("role") or "body")
+
+
+def metric_label(view: RunnerView, name: str) -> str:
+    info = (view.result.get("metric_info") or {}).get(name) or {}
+    return md.text(info.get("label") or name)
+
+
+def metric_role(view: RunnerView, name: str) -> str:
+    info = (view.result.get("metric_info") or {}).get(name) or {}
+    return str(info.get("role") or "body")
+
+
+def metric_value(view: RunnerView, name: str) -> str:
+    """The metric's value with its unit (escaped), as its row shows it."""
+    info = (view.result.get("metric_info") or {}).get(name) or {}
+    shown = md.cell(view.result.get("metrics", {}).get(name), texts=view.texts)
+    unit = info.get("unit")
+    return view.texts("metric.unit", value=shown, unit=md.text(unit)) if unit else shown
+
+
+def metrics_table(view: RunnerView, names: list[str]) -> str:
+    t = view.texts
+    rows = [[metric_label(view, n), metric_value(view, n)] for n in names]
+    return md.markup_table([t("col.metric"), t("col.value")], rows)
+
+
 def figure_block(view: RunnerView, name: str, page_uri: str) -> str:
     if not view.ok:
         return unavailable(view, page_uri)
@@ -210,7 +257,9 @@ def text_block(view: RunnerView, name: str, page_uri: str, spec: str = "") -> st
     if spec:
         raise RefError(f"text {view.name}.{name}: unknown option {spec!r} (use `| prose` or nothing)")
     language = "python" if name.endswith("_script") else "diff" if name.endswith("_diff") else "text"
-    return md.code_block(content, language, title=name)
+    info = item_info(view, "texts", name)
+    caption = f'<p class="living-caption">{md.text(info["caption"])}</p>\n\n' if info.get("caption") else ""
+    return caption + md.code_block(content, language, title=str(info.get("title") or name))
 
 
 def diagram_block(view: RunnerView, name: str, page_uri: str) -> str:
@@ -222,6 +271,8 @@ def diagram_block(view: RunnerView, name: str, page_uri: str) -> str:
 
 
 CLAIM_COLUMNS = ("col.source", "col.statement", "col.article", "col.computed", "col.verdict", "col.reason")
+# the columns of a group of claims drawn from one statement (the statement is quoted above them)
+GROUP_COLUMNS = ("col.part", "col.article", "col.computed", "col.verdict", "col.reason")
 
 
 def claim_cells(claim: dict[str, Any], texts: Texts) -> list[Any]:
@@ -231,14 +282,41 @@ def claim_cells(claim: dict[str, Any], texts: Texts) -> list[Any]:
     return [claim["source"], claim["statement"], claim["article"], computed, verdict, claim.get("reason", "")]
 
 
+def claim_groups(claims: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Claims drawn from one statement (same source and sentence) together, in order of first appearance."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for claim in claims:
+        groups.setdefault((str(claim.get("source", "")), str(claim.get("statement", ""))), []).append(claim)
+    return list(groups.values())
+
+
+def _group_row(view: RunnerView, claim: dict[str, Any], with_anchor: bool, with_verdict: bool) -> list[str]:
+    t = view.texts
+    anchor = f'<a id="{claim_anchor(view.name, claim["id"])}"></a>' if with_anchor else ""
+    part = md.text(claim.get("part") or claim["id"])
+    article = md.text(claim["article"])
+    if claim.get("reading"):  # how the article's value was read (the number it means, its precision)
+        article += f'<span class="living-reading">{md.text(t("claim.reading", reading=claim["reading"]))}</span>'
+    verdict = [md.text(t.verdict(claim["verdict"]))] if with_verdict else []
+    return [anchor + part, article, md.text(computed_text(claim, t)), *verdict, md.text(claim.get("reason", ""))]
+
+
+def claims_groups_table(view: RunnerView, claims: list[dict[str, Any]], with_anchors: bool, with_verdict: bool = True) -> str:
+    """Claims grouped by the statement they check: the statement quoted once, then one row per part."""
+    t, blocks = view.texts, []
+    columns = [t(c) for c in GROUP_COLUMNS if with_verdict or c != "col.verdict"]
+    for group in claim_groups(claims):
+        first = group[0]
+        quote = t("claims.statement", source=md.text(first["source"]), statement=md.text(first["statement"]))
+        rows = [_group_row(view, c, with_anchors, with_verdict) for c in group]
+        blocks.append(f'<p class="living-statement">{quote}</p>\n\n' + md.markup_table(columns, rows))
+    return "\n\n".join(blocks)
+
+
 def claims_table(view: RunnerView, with_anchors: bool) -> str:
-    """The runner's claims; anchors (for links from badges) only on the errata page."""
-    t, rows = view.texts, []
-    for claim in view.claims():
-        anchor = f'<a id="{claim_anchor(view.name, claim["id"])}"></a>' if with_anchors else ""
-        cells = [md.text(c) for c in claim_cells(claim, t)]
-        rows.append([anchor + cells[0], *cells[1:]])
-    return md.markup_table([t(c) for c in CLAIM_COLUMNS], rows) if rows else t("claims.none")
+    """The runner's claims, grouped by statement; anchors (for links from badges) only on the errata page."""
+    claims = view.claims()
+    return claims_groups_table(view, claims, with_anchors) if claims else view.texts("claims.none")
 
 
 def _rows(texts: Texts, label: str, items: Any) -> list[list[Any]]:

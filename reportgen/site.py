@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reportgen.context import ARTIFACTS_DIR
 from reportgen.drift import DRIFT_PAGE, Drift, render_drift_page
 from reportgen.facts import Fact
-from reportgen.i18n import DEFAULT
+from reportgen.i18n import DEFAULT, texts_for
 from reportgen.manifest import MANIFEST_URI, manifest_text
 from reportgen.notebooks import (
     RunCall,
@@ -26,6 +27,15 @@ from reportgen.report import REPORT_PAGE, render_report_page, report_rows
 
 CSS_URI = "assets/living-article.css"
 CSS_SOURCE = Path(__file__).parent / "assets" / "living.css"
+JS_URI = "assets/living-article.js"  # keyboard access to scrolling regions (see the file)
+JS_SOURCE = Path(__file__).parent / "assets" / "living.js"
+
+
+def script_text(language: str = DEFAULT) -> str:
+    """living.js with the labels it gives scrolling regions, in the page's language."""
+    t = texts_for(language)
+    labels = {key: t(f"a11y.scroll.{key}") for key in ("table", "output", "code")}
+    return f"var LIVING_TEXTS = {json.dumps(labels, ensure_ascii=False)};\n" + JS_SOURCE.read_text(encoding="utf-8")
 
 
 @dataclass
@@ -77,6 +87,7 @@ def assemble(
             if not rel.startswith(f"{ARTIFACTS_DIR}/"):  # kept for downstream runners, not published
                 content.files[view.file_uri(rel)] = entry.file(rel)
     content.files[CSS_URI] = CSS_SOURCE
+    content.pages[JS_URI] = script_text(language)
     return content
 
 

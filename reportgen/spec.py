@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 # Environment probes a runner can ask to have in its cache key and provenance (reportgen.probes).
-ENVIRONMENT_PROBES = ("cpu", "threads", "compiler")
+ENVIRONMENT_PROBES = ("cpu", "threads", "compiler", "cjk_font")
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,23 @@ def read_entry(directory: Path) -> Entry:
     return Entry(record, directory)
 
 
+def copy_sealed(source: Entry, directory: Path) -> Entry:
+    """Copy the record and exactly the files its seal lists into `directory` (created), then verify
+    the copy: nothing unsealed (a stray file, a symlink) travels with an entry."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel in [RECORD, *source.record["files"]]:
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or not parts:
+            raise CorruptEntry(f"{source.directory / RECORD}: file name {rel!r} points outside the entry")
+        target = directory / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.directory / rel, target)
+    copied = read_entry(directory)
+    if copied.record != source.record:
+        raise CorruptEntry(f"{source.directory / RECORD}: changed while it was copied")
+    return copied
+
+
 def read_json(path: Path) -> Any:
     """The JSON value in a file; None when it is missing or unreadable."""
     try:
@@ -147,6 +164,23 @@ class Store:
         sealed = seal(record, workdir)
         write_json_atomic(workdir / RECORD, sealed)
         _test_pause()
+        return Entry(sealed, self._place(runner, key, workdir))
+
+    def adopt(self, runner: str, key: str, source: Entry) -> Entry:
+        """Copy a verified entry of another cache in as the entry for `key` (reportgen.merge):
+        only the record and the files its seal lists are copied, the copy is verified again, and
+        it appears by the same rename as a run's result, so a refused or interrupted import
+        leaves nothing behind (a dead process's temporary directory goes with `remove_abandoned`)."""
+        workdir = self.new_workdir(runner)
+        try:
+            copied = copy_sealed(source, workdir)
+        except BaseException:
+            self.discard(workdir)
+            raise
+        return Entry(copied.record, self._place(runner, key, workdir))
+
+    def _place(self, runner: str, key: str, workdir: Path) -> Path:
+        """Move a finished work directory into place as the entry for `key`, and point LATEST at it."""
         final = self.entry_dir(runner, key)
         if final.exists():  # a forced re-run replaces the entry: move the old one aside first
             # the name keeps the key, so `recover` can put it back if we die before the next rename
@@ -161,7 +195,7 @@ class Store:
         tmp = pointer.with_name(f".LATEST.{uuid.uuid4().hex}.tmp")
         tmp.write_text(key, encoding="utf-8")
         os.replace(tmp, pointer)
-        return Entry(sealed, final)
+        return final
 
     def recover(self, runner: str) -> int:
         """Put back entries moved aside by a re-commit that died between its two renames.
@@ -216,7 +250,11 @@ class Store:
         assert self.frozen_dir is not None
         target = self.frozen_dir / entry.runner
         staging = self.frozen_dir / f".{entry.runner}.{uuid.uuid4().hex[:8]}"
-        shutil.copytree(entry.directory, staging)
+        try:
+            copy_sealed(entry, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         if target.exists():
             old = self.frozen_dir / f".{entry.runner}.old-{uuid.uuid4().hex[:8]}"
             os.rename(target, old)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from reportgen.api import Claim, Result, parse_stated_number
 from reportgen.context import RunContext
+from runners.plotting import use_cjk_font
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -83,6 +84,7 @@ def torch_values(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plot_curves(grid: np.ndarray, x: float, derivative: bool) -> Figure:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, (f, df) in OURS.items():
         fn = df if derivative else f
@@ -92,7 +94,7 @@ def plot_curves(grid: np.ndarray, x: float, derivative: bool) -> Figure:
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xlabel("x")
     ax.set_ylabel("f'(x)" if derivative else "f(x)")
-    ax.set_title(f"{'Derivatives' if derivative else 'Activations'} (points at x = {x:g})")
+    ax.set_title(f"{'三个激活函数的导数' if derivative else '三个激活函数'}（圆点为 x = {x:g}）")
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
@@ -103,7 +105,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     x = float(config.x)
     xs = np.array([x])
     grid = np.linspace(config.grid_min, config.grid_max, config.points)
-    result.metric("x", x)
+    result.metric("x", x, label="输入 x", role="main")
 
     # check ours against torch on the grid and at x itself (x need not be a grid point)
     probe = np.concatenate([grid, xs])
@@ -111,18 +113,19 @@ def run(config: Config, ctx: RunContext) -> Result:
     for name, (f, df) in OURS.items():
         ty, tg = torch_values(name, probe)
         diff = max(diff, float(np.max(np.abs(f(probe) - ty))), float(np.max(np.abs(df(probe) - tg))))
-    result.metric("numpy_torch_max_abs_diff", diff)
+    result.metric("numpy_torch_max_abs_diff", diff, label="numpy 与 torch 的最大绝对差", role="detail")
 
     rows = []
     for name, (f, df) in OURS.items():
         value, slope = float(f(xs)[0]), float(df(xs)[0])
-        result.metric(name, value)
-        result.metric(f"d_{name}", slope)
+        result.metric(name, value, label=f"{NAMES[name]}(x)", role="main")
+        result.metric(f"d_{name}", slope, label=f"{NAMES[name]}'(x)", role="main")
         rows.append([NAMES[name], value, slope, ARTICLE[name]])
     result.table(
         "values",
         ["函数", "f(x)", "f'(x)", "文章给出的值"],
         rows,
+        title="x 处的函数值与导数",
         caption=(
             f"x = {x:g} 处三个激活函数的值与导数（numpy float64，已与 torch 及其自动微分核对，"
             f"最大绝对误差 {diff:.1e}）。ReLU 在 0 处不可导，这里取 ReLU'(0) = 0，与 torch 的约定相同。"
@@ -133,16 +136,17 @@ def run(config: Config, ctx: RunContext) -> Result:
     logit = math.log(sig_target / (1.0 - sig_target))
     tanh_target, _ = parse_stated_number(ARTICLE["tanh"])
     tanh_at_minus_one = float(tanh(np.array([-1.0]))[0])
-    result.metric("sigmoid_logit_of_article_value", logit)
-    result.metric("tanh_at_minus_one", tanh_at_minus_one)
+    result.metric("sigmoid_logit_of_article_value", logit, label="使 Sigmoid 等于文章值的 x")
+    result.metric("tanh_at_minus_one", tanh_at_minus_one, label="tanh(−1)")
 
     common = {"source": SOURCE, "statement": STATEMENT}
     # the article writes "f(x) = 0" (not ≈): an exact zero, not "anything that rounds to 0"
-    result.check("relu", article=ARTICLE["relu"], computed=result.metrics["relu"], tolerance=0.0, **common)
+    result.check("relu", article=ARTICLE["relu"], computed=result.metrics["relu"], tolerance=0.0, part="ReLU 的值", **common)
     sig_claim = result.check(
         "sigmoid",
         article=ARTICLE["sigmoid"],
         computed=result.metrics["sigmoid"],
+        part="Sigmoid 的值",
         reason=(
             f"σ({x:g}) = {result.metrics['sigmoid']:.4f}；σ(x) = {sig_target:g} 需要 "
             f"x = ln({sig_target:g}/(1−{sig_target:g})) ≈ {logit:.3f}，而不是 {x:g}。"
@@ -153,6 +157,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         "tanh",
         article=ARTICLE["tanh"],
         computed=result.metrics["tanh"],
+        part="Tanh 的值",
         reason=(
             f"tanh({x:g}) = {result.metrics['tanh']:.4f}；文章的 {tanh_target:g} 与 "
             f"tanh(−1) = {tanh_at_minus_one:.4f} 一致，像是按 x = −1 算的。"
@@ -167,9 +172,11 @@ def run(config: Config, ctx: RunContext) -> Result:
         "curves",
         path,
         f"ReLU、Sigmoid、Tanh 在 [{config.grid_min:g}, {config.grid_max:g}] 上的曲线，圆点为 x = {x:g}。",
+        title="三个激活函数的曲线",
+        role="main",
     )
     path = ctx.save_figure(plot_curves(grid, x, derivative=True), "derivatives")
-    result.figure("derivatives", path, f"三者的导数（ReLU'(0) 取 0），圆点为 x = {x:g}。")
+    result.figure("derivatives", path, f"三者的导数（ReLU'(0) 取 0），圆点为 x = {x:g}。", title="三个激活函数的导数")
     return result
 
 

@@ -124,15 +124,16 @@ def part_a(result: Result) -> None:
         shape_row("d¹·Xᵀ", "@", D1_ARTICLE.shape, X.T.shape),
         shape_row("W¹ − α·d¹·Xᵀ", "-", W1.shape, dx.shape),
         shape_row("b¹ − α·d¹", "-", B1.shape, D1_ARTICLE.shape),
-    ], caption="按矩阵运算判断；numpy 的广播规则不算“有定义”。f'(a¹)·d¹ 按矩阵乘或逐元素乘都是 2×2。")
+    ], caption="按矩阵运算判断；numpy 的广播规则不算“有定义”。f'(a¹)·d¹ 按矩阵乘或逐元素乘都是 2×2。",
+       title="文中每个矩阵运算的形状", role="main")
     rows, summary = readings()
     result.table("readings", ["读法", "f", "形状", "f(…) 计算值", "等于文章 a¹", "与文章 a¹ 某行/列相同（±0.05）"], rows,
-                 caption="文章 a¹ = [[0.7, 0.9], [0.9, 1.2]]。")
+                 caption="文章 a¹ = [[0.7, 0.9], [0.9, 1.2]]。", title="W¹·X + b¹ 的各种读法能否得到文章的 a¹")
     any_same = any(r[4] for r in rows)
     partial = [f"{r[0]} 取 {r[1]} 时{r[5]} 与文章 a¹ 的一行/列相同" for r in rows if r[5] != "无"]
     result.not_computable(
         "a1", source=SOURCE, statement="a¹ = f(W¹·X + b¹) = [[0.7, 0.9], [0.9, 1.2]]",
-        article="[[0.7, 0.9], [0.9, 1.2]]", computed="W¹·X 无定义（2×2 · 3×2）",
+        article="[[0.7, 0.9], [0.9, 1.2]]", computed="W¹·X 无定义（2×2 · 3×2）", part="隐藏层输出 a¹",
         reason="W¹ 是 2×2、X 是 3×2，W¹·X 内维不符，无定义。我们试了："
         + "；".join(summary) + f"。{'有' if any_same else '没有任何一种'}读法给出文章的 a¹"
         + (f"（只有部分吻合：{'；'.join(partial)}）" if partial else "")
@@ -140,7 +141,7 @@ def part_a(result: Result) -> None:
     )
     result.contradictory(
         "d1", source=SOURCE, statement="d¹ = Y − a¹ = [[−0.3, −0.1], [−0.1, 0.2]]",
-        article="[[−0.3, −0.1], [−0.1, 0.2]]", computed=f"a¹ − 1 = {fmt(A1_ARTICLE - 1)}",
+        article="[[−0.3, −0.1], [−0.1, 0.2]]", computed=f"a¹ − 1 = {fmt(A1_ARTICLE - 1)}", part="输出误差 d¹",
         reason=f"Y 是 3×1，文章的 a¹ 是 2×2，Y − a¹ 无定义（{_numpy_says('-', Y.shape, A1_ARTICLE.shape)}）。"
         "即使逐元素对齐，标签只有 0 或 1，每个元素只能是 −a 或 1 − a；"
         + ("文章的四个数却都等于 a − 1（0.7−1, 0.9−1, 0.9−1, 1.2−1），即符号相反且把所有标签都当成 1，而 Y 中有 0。"
@@ -148,17 +149,18 @@ def part_a(result: Result) -> None:
     )
     cands = d2_candidates()
     result.table("d2_candidates", ["f 与 f' 的读法", "f'(a¹)", "f'(a¹) ⊙ d¹（逐元素）", "f'(a¹)·d¹（矩阵乘）", "等于文章 d²"],
-                 cands, caption="d¹ 用文章给出的值；文章 d² = [[0.3, 0.1], [0.1, 0.2]]。")
+                 cands, caption="d¹ 用文章给出的值；文章 d² = [[0.3, 0.1], [0.1, 0.2]]。",
+                 title="f' 的各种读法能否得到文章的 d²")
     result.contradictory(
         "d2", source=SOURCE, statement="d² = f'(a¹)·d¹ = [[0.3, 0.1], [0.1, 0.2]]",
-        article="[[0.3, 0.1], [0.1, 0.2]]", computed=cands[1][2],
+        article="[[0.3, 0.1], [0.1, 0.2]]", computed=cands[1][2], part="反传误差 d²",
         reason=("文章的 d² 恰是逐元素的 |d¹|。" if np.allclose(np.abs(D1_ARTICLE), D2_ARTICLE) else "")
         + "要从 d¹ 的负元素得到正值，f' 必须为负，而恒等、ReLU、sigmoid 都单调不减，f' ≥ 0。逐元素乘积："
         + "；".join(f"{r[0]}: {r[2]}" for r in cands) + f"。{'有' if any(r[4] for r in cands) else '没有一种'}读法（含矩阵乘）给出文章的 d²。",
     )
     result.not_computable(
         "update", source=SOURCE, statement="W¹ ← W¹ − α·d¹·Xᵀ，b¹ ← b¹ − α·d¹", article="W¹ − α·d¹·Xᵀ",
-        computed=f"d¹·Xᵀ = {fmt(dx)}",
+        computed=f"d¹·Xᵀ = {fmt(dx)}", part="参数更新式",
         reason=f"d¹·Xᵀ 是 2×2 · 2×3 = {shp(dx.shape)}，不能从 2×2 的 W¹ 中减去；b¹（2×1）− α·d¹（2×2）同样无定义。"
         "除非只取前两个样本（Xᵀ 的前两列是单位阵，d¹·I = d¹），或 d¹ 是每个样本一列的 2×3 误差并改用 d¹·X；文章的 d¹ 都不是。"
         "此外若 d¹ = Y − a¹，½‖Y − a¹‖² 对 a¹ 的梯度是 −d¹，W¹ − α·d¹·Xᵀ 是沿梯度上升：第二部分的网络按这个符号"
@@ -201,23 +203,30 @@ def part_b(result: Result, config: Config) -> None:
     h, yhat = forward(X, *params.values())
     grads = gradients(*params.values())
     ref = torch_gradients(params)
-    result.metric("torch_max_abs_diff", max(float(np.max(np.abs(grads[k] - ref[k]))) for k in grads))
-    result.metric("lr", config.lr)
-    result.metric("loss_before", loss(yhat))
+    result.metric("torch_max_abs_diff", max(float(np.max(np.abs(grads[k] - ref[k]))) for k in grads),
+                  label="手算梯度与 torch.autograd 的最大绝对差", role="detail")
+    result.metric("lr", config.lr, label="学习率 α（我们选的）")
+    result.metric("loss_before", loss(yhat), label="更新前的损失 L", role="main")
     new = {k: params[k] - config.lr * grads[k] for k in params}
-    result.metric("loss_after", loss(forward(X, *new.values())[1]))
+    result.metric("loss_after", loss(forward(X, *new.values())[1]), label="按 θ − α·∂L/∂θ 更新一步后的损失", role="main")
     uphill = {k: params[k] + config.lr * grads[k] for k in params}  # the article's sign with d = y − ŷ
-    result.metric("loss_after_article_sign", loss(forward(X, *uphill.values())[1]))
+    result.metric("loss_after_article_sign", loss(forward(X, *uphill.values())[1]), label="按文章的符号更新一步后的损失",
+                  role="main")
     for i in range(3):
-        result.metric(f"yhat_{i + 1}", yhat[i, 0])
+        result.metric(f"yhat_{i + 1}", yhat[i, 0], label=f"样本 {i + 1} 的预测 ŷ")
+    symbols = {"W1": "W¹", "b1": "b¹", "W2": "W²", "b2": "b²"}
     for name, m in [*((f"d{k}", g) for k, g in grads.items()), *((f"{k}_new", v) for k, v in new.items())]:
         for idx, v in np.ndenumerate(m):
             # dW1_12 for matrices, db1_2 / dW2_2 for vectors, db2 for the scalar bias
             suffix = "".join(str(i + 1) for i, n in zip(idx, m.shape, strict=True) if n > 1)
-            result.metric(f"{name}_{suffix}" if suffix else name, v)
+            where = f"[{','.join(suffix)}]" if suffix else ""
+            key = name[1:] if name.startswith("d") else name.removesuffix("_new")
+            label = f"∂L/∂{symbols[key]}{where}" if name.startswith("d") else f"更新后的 {symbols[key]}{where}"
+            result.metric(f"{name}_{suffix}" if suffix else name, v, label=label)
     result.table("forward", ["样本", "x₁", "x₂", "y", "h₁", "h₂", "ŷ", "½(y − ŷ)²"], [
         [i + 1, *X[i], Y[i, 0], *h[i], yhat[i, 0], 0.5 * (Y[i, 0] - yhat[i, 0]) ** 2] for i in range(3)
-    ], caption=f"h = σ(X·W¹ᵀ + b¹ᵀ)，ŷ = σ(h·W²ᵀ + b²)；W¹、b¹ 取自文章，W² = {list(config.w2)}、b² = {config.b2} 是我们选的。")
+    ], caption=f"h = σ(X·W¹ᵀ + b¹ᵀ)，ŷ = σ(h·W²ᵀ + b²)；W¹、b¹ 取自文章，W² = {list(config.w2)}、b² = {config.b2} 是我们选的。",
+       title="前向传播：每个样本的隐藏层、预测与损失")
 
     def as_rows(d: dict[str, np.ndarray], prefix: str) -> list[list]:
         labels = {"W1": "W¹", "b1": "b¹ᵀ", "W2": "W²", "b2": "b²"}
@@ -228,13 +237,14 @@ def part_b(result: Result, config: Config) -> None:
         return out
 
     result.table("gradients", ["梯度", "行", "列 1", "列 2"], as_rows(grads, "∂L/∂"),
-                 caption="手算（numpy float64），与 torch.autograd（float64）之差见 torch_max_abs_diff。")
+                 caption="手算（numpy float64），与 torch.autograd（float64）之差见运行细节。", title="反向传播得到的梯度")
     result.table("updated", ["参数", "行", "列 1", "列 2"], as_rows(new, "新 "),
-                 caption=f"一步梯度下降 θ ← θ − α·∂L/∂θ，α = {config.lr}（文章没有给出 α，这是我们选的）。")
+                 caption=f"一步梯度下降 θ ← θ − α·∂L/∂θ，α = {config.lr}（文章没有给出 α，这是我们选的）。",
+                 title="梯度下降一步后的参数")
     result.text("forward_numpy", "\n".join(
         [f"h =\n{fmt(h)}", f"ŷ =\n{fmt(yhat)}", f"L = {loss(yhat):.6f}"]
         + [f"∂L/∂{k} =\n{fmt(g)}" for k, g in grads.items()] + [f"新 {k} =\n{fmt(v)}" for k, v in new.items()]
-    ))
+    ), title="numpy 打印的中间结果", caption="前向、反向与更新的每个矩阵，原样打印。", role="detail")
 
 
 def run(config: Config, ctx: RunContext) -> Result:

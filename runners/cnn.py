@@ -19,6 +19,7 @@ from reportgen.api import Result
 from reportgen.context import RunContext
 from runners.cnn_model import recipe, tuning, weights
 from runners.cnn_model.net import kernel_provenance, kernel_status, param_count
+from runners.plotting import use_cjk_font
 from runners.training import loop, options
 from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
 
@@ -66,11 +67,13 @@ def loss_shape_demo(labels: np.ndarray, logits: torch.Tensor) -> tuple[list[list
 def _loss_claim(result: Result, labels: np.ndarray, logits: torch.Tensor) -> None:
     rows, formula = loss_shape_demo(labels, logits)
     result.table("loss_shapes", ["写法", "结果（损失或错误）"], rows,
-                 caption=f"用本次训练好的模型在前 {len(labels)} 张训练图片上的输出，试验整数标签与交叉熵的各种组合（torch 实测）。")
+                 caption=f"用本次训练好的模型在前 {len(labels)} 张训练图片上的输出，试验整数标签与交叉熵的各种组合（torch 实测）。",
+                 title="整数标签配 categorical_crossentropy 会怎样")
     shape = f"标签 ({len(labels)},) 与输出 ({logits.shape[0]}, {logits.shape[1]})"
     result.check(
         "categorical_crossentropy", source=SOURCE, statement=COMPILE_FIT,
         article="可以训练（文中给出训练与评估步骤）", computed=f"形状不兼容：{shape}；{formula}",
+        part="损失函数与标签的形状是否相容",
         reason="mnist.load_data() 的 y_train 是形状 (N,) 的整数标签，而 categorical_crossentropy 按 −Σ y_true·log(y_pred) "
         "计算，要求 y_true 是与输出同形的 one-hot (N, 10)。本机没有 TensorFlow，未运行 Keras；这里用 torch 演示同一形状规则："
         f"按该公式把 (N,) 标签与 (N, 10) 输出相乘即报错（{formula}）；torch 的 F.cross_entropy 只在目标与输出同形时"
@@ -84,20 +87,22 @@ def _figures(result: Result, ctx: RunContext, rows: list[list[float]], confusion
              images: np.ndarray, labels: np.ndarray, probs: torch.Tensor) -> None:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     epochs = [r[0] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.6, 3.6))
-    ax1.plot(epochs, [r[1] for r in rows], "o-", label="train (running mean)")
-    ax1.plot(epochs, [r[3] for r in rows], "s-", label="test")
-    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
-    ax2.plot(epochs, [r[2] for r in rows], "o-", label="train (running)")
-    ax2.plot(epochs, [r[4] for r in rows], "s-", label="test")
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    ax1.plot(epochs, [r[1] for r in rows], "o-", label="训练（滑动平均）")
+    ax1.plot(epochs, [r[3] for r in rows], "s-", label="测试")
+    ax1.set(xlabel="轮次", ylabel="交叉熵损失", title="损失")
+    ax2.plot(epochs, [r[2] for r in rows], "o-", label="训练（滑动平均）")
+    ax2.plot(epochs, [r[4] for r in rows], "s-", label="测试")
+    ax2.set(xlabel="轮次", ylabel="准确率", title="准确率")
     for ax in (ax1, ax2):
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend()
     result.figure("curves", ctx.save_figure(fig, "curves"),
-                  "每轮的损失与准确率：训练曲线是该轮各批次的滑动平均（与 Keras fit 打印的一致），测试曲线在轮末计算。")
+                  "每轮的损失与准确率：训练曲线是该轮各批次的滑动平均（与 Keras fit 打印的一致），测试曲线在轮末计算。",
+                  title="训练过程：损失与准确率", role="main")
 
     fig, ax = plt.subplots(figsize=(5.6, 5.0))
     ax.imshow(confusion, cmap="Blues")
@@ -105,8 +110,9 @@ def _figures(result: Result, ctx: RunContext, rows: list[list[float]], confusion
         for j in range(10):
             color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7, color=color)
-    ax.set(xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10), title="Confusion matrix (test)")
-    result.figure("confusion", ctx.save_figure(fig, "confusion"), "测试集混淆矩阵：行为真实数字，列为预测数字，格中为图片张数。")
+    ax.set(xlabel="预测数字", ylabel="真实数字", xticks=range(10), yticks=range(10), title="混淆矩阵（测试集）")
+    result.figure("confusion", ctx.save_figure(fig, "confusion"), "测试集混淆矩阵：行为真实数字，列为预测数字，格中为图片张数。",
+                  title="哪些数字被认错：混淆矩阵")
 
     confidence, predicted = probs.max(dim=1)
     wrong = torch.nonzero(predicted != torch.from_numpy(labels.astype(np.int64))).flatten()
@@ -116,16 +122,17 @@ def _figures(result: Result, ctx: RunContext, rows: list[list[float]], confusion
         ax.axis("off")
     for ax, i in zip(axes.flat, worst, strict=False):
         ax.imshow(images[i], cmap="gray_r")
-        ax.set_title(f"pred {int(predicted[i])} {float(confidence[i]):.2f} (true {int(labels[i])})", fontsize=8)
+        ax.set_title(f"预测 {int(predicted[i])} {float(confidence[i]):.2f}（真实 {int(labels[i])}）", fontsize=8)
     result.figure("misclassified", ctx.save_figure(fig, "misclassified"),
-                  f"模型最有把握却分错的 {len(worst)} 张测试图片（共分错 {len(wrong)} 张）：标题为 预测数字、softmax 概率、（真实数字）。")
+                  f"模型最有把握却分错的 {len(worst)} 张测试图片（共分错 {len(wrong)} 张）：标题为 预测数字、softmax 概率、（真实数字）。",
+                  title="最有把握却分错的图片")
 
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
     options.check_precision(config.precision)  # a typo fails here, not after loading the data
     tuning.check_path(config.path)
-    result.text("allocator", options.tune_allocator())
+    result.text("allocator", options.tune_allocator(), title="内存分配器设置", role="detail")
     data = recipe.load(config, ctx.device)
     # compiling the kernels is its own time, before tuning and training: never inside train_seconds
     compile_seconds = tuning.build_kernels(ctx.device, config.fused_conv_pool, config.precision)
@@ -146,31 +153,34 @@ def run(config: Config, ctx: RunContext) -> Result:
 
     recipe.report(result, data, rows, trained.seconds, f"{ctx.device}（{ctx.device_name}）",
                   "训练损失与准确率是该轮各批次的平均（训练中的模型，与 Keras fit 打印的一致）；测试列在每轮结束时以评估模式计算。")
-    result.metric("train_accuracy", train_acc)
-    result.metric("train_loss", train_loss)
-    result.metric("params_total", param_count(model))
-    result.metric("train_eval_seconds", round(eval_seconds, 3))
-    result.metric("channels_last", data.channels_last)
-    result.metric("optimizer", trained.optimizer)
-    result.metric("batch_size", config.batch_size)
-    result.metric("lr", config.lr)
-    result.metric("eps", config.eps)
-    result.text("cuda_graph", trained.cuda_graph)
-    result.text("conv_pool", kernel_status(ctx.device, config.fused_conv_pool, config.precision, wanted))
-    result.text("precision", options.precision_note(ctx.device, config.precision))
+    result.metric("train_accuracy", train_acc, label="训练集准确率（训练后）")
+    result.metric("train_loss", train_loss, label="训练集损失（训练后）")
+    result.metric("params_total", param_count(model), label="参数总数")
+    result.metric("train_eval_seconds", round(eval_seconds, 3), label="评估训练集的耗时", unit="秒", role="detail")
+    result.metric("channels_last", data.channels_last, label="激活按 channels_last（NHWC）存放", role="detail")
+    result.metric("optimizer", trained.optimizer, label="优化器", role="detail")
+    result.metric("batch_size", config.batch_size, label="批大小")
+    result.metric("lr", config.lr, label="学习率")
+    result.metric("eps", config.eps, label="Adam 的 ε")
+    result.text("cuda_graph", trained.cuda_graph, title="CUDA 图", role="detail")
+    result.text("conv_pool", kernel_status(ctx.device, config.fused_conv_pool, config.precision, wanted),
+                title="卷积 → 池化 → ReLU 的本机内核", role="detail")
+    result.text("precision", options.precision_note(ctx.device, config.precision), title="数值精度", role="detail")
     result.add_series("epochs", "epoch", [r[0] for r in rows],
                       {"train_loss": [r[1] for r in rows], "train_accuracy": [r[2] for r in rows],
-                       "test_loss": [r[3] for r in rows], "test_accuracy": [r[4] for r in rows]})
+                       "test_loss": [r[3] for r in rows], "test_accuracy": [r[4] for r in rows]}, title="每轮的损失与准确率")
 
     calls = trace(model, xt[:1])
-    result.table("layers", LAYER_COLUMNS, layer_rows(calls), caption="从真实模块读出的各层输出形状与参数量（批大小 1）。")
+    result.table("layers", LAYER_COLUMNS, layer_rows(calls), caption="从真实模块读出的各层输出形状与参数量（批大小 1）。",
+                 title="各层的输出形状与参数量")
     nodes, edges = graph_of(calls, "1×28×28")
-    result.graph("model", nodes, edges, caption="移植后的模型（从前向钩子读出）：每个节点为该层输出形状（含批大小 1）与参数量。")
+    result.graph("model", nodes, edges, caption="移植后的模型（从前向钩子读出）：每个节点为该层输出形状（含批大小 1）与参数量。",
+                 title="模型结构")
 
     predicted = logits.argmax(1).cpu()
     confusion = torch.bincount(yt.cpu() * 10 + predicted, minlength=100).reshape(10, 10).numpy()
     result.table("confusion", ["真实 \\ 预测", *map(str, range(10))], [[str(i), *confusion[i]] for i in range(10)],
-                 caption="测试集混淆矩阵（行：真实数字，列：预测数字）。")
+                 caption="测试集混淆矩阵（行：真实数字，列：预测数字）。", title="混淆矩阵（数表）")
     probs = torch.softmax(logits.float().cpu(), dim=1)
     _figures(result, ctx, rows, confusion, data.arrays.test.images, data.arrays.test.labels, probs)
     with torch.no_grad():

@@ -27,6 +27,7 @@ from torch.nn.utils import prune
 from reportgen.api import Result
 from reportgen.context import RunContext
 from runners.cnn_model import inference, weights
+from runners.plotting import use_cjk_font
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine
 
@@ -102,15 +103,17 @@ def sizes(model: nn.Module, folder: Path, name: str) -> tuple[int, int, int | No
 def _figure(result: Result, ctx: RunContext, curve: list[tuple[float, float]], base: float, int8: float) -> None:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    ax.plot([s for s, _ in curve], [a for _, a in curve], "o-", label="global L1 pruning (no fine-tuning)")
-    ax.axhline(base, color="gray", linestyle="--", label=f"float32 original ({base:.2%})")
-    ax.axhline(int8, color="tab:green", linestyle=":", label=f"int8 dynamic, Linear ({int8:.2%})")
-    ax.set(xlabel="sparsity of conv + linear weights", ylabel="test accuracy", title="Accuracy vs sparsity")
+    ax.plot([s for s, _ in curve], [a for _, a in curve], "o-", label="全局 L1 剪枝（不再训练）")
+    ax.axhline(base, color="gray", linestyle="--", label=f"float32 原模型（{base:.2%}）")
+    ax.axhline(int8, color="tab:green", linestyle=":", label=f"int8 动态量化，Linear 层（{int8:.2%}）")
+    ax.set(xlabel="卷积与全连接权重的稀疏度", ylabel="测试准确率", title="准确率随稀疏度的变化")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     result.figure("sparsity", ctx.save_figure(fig, "sparsity"),
-                  "剪枝比例（卷积与全连接权重中置零的比例）与测试准确率；剪枝后没有再训练。虚线为原模型，点线为 int8 动态量化。")
+                  "剪枝比例（卷积与全连接权重中置零的比例）与测试准确率；剪枝后没有再训练。虚线为原模型，点线为 int8 动态量化。",
+                  title="剪得越多，准确率掉得越多", role="main")
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -128,7 +131,7 @@ def run(config: Config, ctx: RunContext) -> Result:
 def _compress(result: Result, config: Config, ctx: RunContext, model: nn.Module, test: inference.EvalSplit,
               threads: int) -> None:
     xt, yt = test.x, test.y
-    result.metric("test_images", len(yt))
+    result.metric("test_images", len(yt), label="评估图片数", unit="张")
     total = sum(p.numel() for p in parameters(model))
     int8 = quantize(model)
     quantized = [n for n, m in int8.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
@@ -149,26 +152,28 @@ def _compress(result: Result, config: Config, ctx: RunContext, model: nn.Module,
             by_key[key] = [label, dense / 1e3, gz / 1e3, "—" if sparse is None else sparse / 1e3, acc, one * 1e3, batch * 1e3, nonzero]
             rows.append([label, round(dense / 1e3, 1), round(gz / 1e3, 1), "—" if sparse is None else round(sparse / 1e3, 1),
                          round(acc, 4), inference.sig3(one * 1e3), inference.sig3(batch * 1e3), round(nonzero, 4)])
-            result.metric(f"{key}_bytes", dense)
-            result.metric(f"{key}_gzip_bytes", gz)
+            main = "main" if key in ("float32", "int8") else "body"
+            result.metric(f"{key}_bytes", dense, label=f"{label}：文件大小", unit="字节", role=main)
+            result.metric(f"{key}_gzip_bytes", gz, label=f"{label}：gzip 后大小", unit="字节")
             if sparse is not None:
-                result.metric(f"{key}_sparse_bytes", sparse)
-            result.metric(f"{key}_accuracy", acc)
-            result.metric(f"{key}_nonzero_fraction", nonzero)
-            result.metric(f"{key}_image_latency_seconds", one)
-            result.metric(f"{key}_batch_latency_seconds", batch)
+                result.metric(f"{key}_sparse_bytes", sparse, label=f"{label}：稀疏存储大小", unit="字节")
+            result.metric(f"{key}_accuracy", acc, label=f"{label}：测试准确率", role=main)
+            result.metric(f"{key}_nonzero_fraction", nonzero, label=f"{label}：非零参数比例")
+            result.metric(f"{key}_image_latency_seconds", one, label=f"{label}：单张图片延迟", unit="秒", role="detail")
+            result.metric(f"{key}_batch_latency_seconds", batch, label=f"{label}：一批延迟", unit="秒", role="detail")
             if key.startswith("pruned"):
-                result.metric(f"{key}_weight_sparsity", weight_sparsity(variant))
+                result.metric(f"{key}_weight_sparsity", weight_sparsity(variant), label=f"{label}：权重稀疏度")
         curve = [(0.0, by_key["float32"][4])] + [(s, inference.accuracy(prune_global(model, s), xt, yt)[0]) for s in config.curve]
     result.table("compression", COLUMNS, rows, caption=(
         f"全部在本次运行中测得。磁盘大小：torch.save(state_dict) 写出的文件；gzip：该文件 gzip -9 后；稀疏存储：每个浮点张量存一张位掩码（每个元素 1 bit）"
         f"加非零值（float32），int8 模型的权重是打包格式，不适用。准确率在 {len(yt):,} 张评估图片上计算。"
         f"延迟为中位数（批大小 1 计时 {config.latency_runs} 次、批大小 {config.batch} 计时 {config.batch_runs} 次，{threads} 个线程，CPU）。"
-        "非零参数比例按全部权重与偏置计（int8 模型按反量化后的值）。"))
-    result.metric("quantized_layers", ", ".join(quantized))
-    result.metric("quantized_param_fraction", covered / total)
-    result.metric("params_total", total)
-    result.add_series("sparsity", "sparsity", [s for s, _ in curve], {"test_accuracy": [a for _, a in curve]})
+        "非零参数比例按全部权重与偏置计（int8 模型按反量化后的值）。"), title="量化与剪枝：体积、准确率与延迟", role="main")
+    result.metric("quantized_layers", ", ".join(quantized), label="被量化的层")
+    result.metric("quantized_param_fraction", covered / total, label="被量化的参数所占比例")
+    result.metric("params_total", total, label="参数总数")
+    result.add_series("sparsity", "sparsity", [s for s, _ in curve], {"test_accuracy": [a for _, a in curve]},
+                      title="准确率随稀疏度的变化")
     _figure(result, ctx, curve, by_key["float32"][4], by_key["int8"][4])
     _claim(result, by_key, config)
 
@@ -185,4 +190,5 @@ def _claim(result: Result, by_key: dict[str, list[Any]], config: Config) -> None
                 f"{top[0]}后按稠密格式保存仍为 {top[1]:.1f}，gzip 后 {top[2]:.1f}，稀疏存储 {top[3] if isinstance(top[3], str) else f'{top[3]:.1f}'}，"
                 f"准确率 {by_key['float32'][4]:.2%} → 量化 {by_key['int8'][4]:.2%}、剪枝 {top[4]:.2%}。"
                 "量化直接减小体积；剪枝只有配合压缩或稀疏格式存储才减小体积。"),
+        part="压缩能否减小模型体积",
     )

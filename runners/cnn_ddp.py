@@ -6,6 +6,11 @@ weights up to float rounding. A worker, as torchrun starts it (one per GPU, or s
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 -m runners.cnn_ddp --out DIR
 
+With `nodes: 2` the runner starts two torchrun agents instead, side by side on this machine, as two
+machines would run them: `--nnodes 2` with c10d rendezvous at 127.0.0.1 (the rendezvous, not
+`--node-rank`, numbers the nodes: `--node-rank` is read by the static backend only). Each agent
+starts `world_size / nodes` workers; rank order, batches and gradients are those of one node.
+
 Batches: every rank draws the same seeded permutation as the single-process loop and takes its
 share of each global batch of `batch_size` (32 + 32 for two ranks). With DDP averaging gradients
 over ranks this is the same gradient as one process taking the whole batch of 64, so the global
@@ -15,9 +20,11 @@ batch, the learning rate and the number of steps all stay those of the article.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +53,8 @@ class Config(recipe.TrainConfig):
     # two trainings (DDP and the reference) plus process start-up: keep the quick build short
     quick_train: int = 4000
     quick_epochs: int = 1
-    world_size: int = 0  # processes; 0: 2 on a CPU, min(2, number of GPUs) on CUDA
+    world_size: int = 0  # processes in all; 0: 2 on a CPU, min(2, number of GPUs) on CUDA
+    nodes: int = 1  # torchrun agents, each with world_size / nodes processes; > 1: c10d rendezvous on 127.0.0.1
     launch_timeout_s: float = 900.0
 
 
@@ -105,7 +113,9 @@ def worker(out: Path, device: str, config: Config) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         torch.save(state, out / f"rank{rank}.pt")
         report = {"rank": rank, "world_size": world, "backend": dist.get_backend(), "device": device,
-                  "images": seen, "rows": rows, "seconds": seconds, "checksum": checksum(state)}
+                  "images": seen, "rows": rows, "seconds": seconds, "checksum": checksum(state),
+                  # the node (torchrun agent) this rank ran under, and how many ranks that node started
+                  "node": int(os.environ.get("GROUP_RANK", "0")), "node_ranks": int(os.environ.get("LOCAL_WORLD_SIZE", "1"))}
         (out / f"rank{rank}.json").write_text(json.dumps(report), encoding="utf-8")
     finally:
         dist.destroy_process_group()
@@ -121,13 +131,38 @@ def world_size_for(requested: int, device: str) -> int:
 
 
 def torchrun(config: Config, world: int, device: str, out: Path) -> tuple[list[str], dict[str, str]]:
-    """The command and environment that start `world` workers on this machine."""
+    """The command and environment that start `world` workers on this machine, under one agent."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}",
            "-m", "runners.cnn_ddp", "--out", str(out), "--device", device, "--config", json.dumps(asdict(config))]
     threads = max(1, torch.get_num_threads() // world) if device == "cpu" else 1  # ranks share the cores
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     return cmd, env
+
+
+def nodes_for(nodes: int, world: int) -> int:
+    if nodes < 1 or world % nodes:
+        raise ValueError(f"nodes={nodes} must be at least 1 and divide the {world} processes (world_size)")
+    return nodes
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the rendezvous binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def node_commands(config: Config, world: int, nodes: int, device: str, out: Path,
+                  port: int) -> tuple[list[list[str]], dict[str, str]]:
+    """One torchrun agent per node, all on this machine, meeting by c10d rendezvous at 127.0.0.1:`port`:
+    the commands two machines would run, with the endpoint of the first one."""
+    single, env = torchrun(config, world, device, out)
+    tail = single[single.index("-m", 3):]  # -m runners.cnn_ddp --out ... (after the launcher's own options)
+    agent = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--nproc_per_node={world // nodes}",
+             "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=cnn_ddp", "--max-restarts=0"]
+    # the first agent holds the rendezvous store; told so, rather than each guessing from the address
+    return [[*agent, f"--rdzv-conf=is_host={int(node == 0)}", *tail] for node in range(nodes)], env
 
 
 def launch(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[str, float]:
@@ -149,10 +184,54 @@ def launch(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[str, fl
     return log, time.perf_counter() - started
 
 
+def launch_nodes(cmds: list[list[str]], env: dict[str, str], timeout: float) -> tuple[str, float]:
+    """`launch` for several agents at once: all must finish; a failing or hanging one stops the others."""
+    if len(cmds) == 1:
+        return launch(cmds[0], env, timeout)
+    started = time.perf_counter()
+    failed = ""
+    with contextlib.ExitStack() as stack:
+        # files, not pipes: a pipe could fill up while we wait on another agent
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8")) for _ in cmds]
+        procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+                 for cmd, log in zip(cmds, logs, strict=True)]
+        try:
+            while not failed:
+                codes = [proc.poll() for proc in procs]  # every one, each time
+                bad = [(i, code) for i, code in enumerate(codes) if code not in (None, 0)]
+                if bad:
+                    failed = f"torchrun (node {bad[0][0]}) exited with status {bad[0][1]}"
+                elif None not in codes:
+                    break
+                elif time.perf_counter() - started > timeout:
+                    failed = f"torchrun did not finish within {timeout:g} s"
+                else:
+                    time.sleep(0.05)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()  # torchrun passes SIGTERM on to its workers
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        text = []
+        for i, log in enumerate(logs):
+            log.seek(0)
+            text.append(f"[node {i}]\n{log.read().strip()}")
+    joined = "\n".join(text)
+    if failed:
+        raise RuntimeError(f"{failed}:\n{joined[-4000:]}")
+    return joined, time.perf_counter() - started
+
+
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
     device = "cuda" if ctx.device == "cuda" else "cpu"  # DDP has no MPS backend: Apple machines use gloo on the CPU
     world = world_size_for(config.world_size, device)
+    nodes = nodes_for(config.nodes, world)
     # resolved once here, so the workers and the reference cannot pick different budgets
     config = replace(config, profile=options.resolve_profile(config.profile, device))
     tuning.check_path(config.path)
@@ -163,8 +242,12 @@ def run(config: Config, ctx: RunContext) -> Result:
     data = recipe.relayout(data, chosen.path.channels_last)
     config = replace(config, path=chosen.name)  # the ranks and the reference take the same path, without tuning
     with tempfile.TemporaryDirectory() as tmp:  # rank checkpoints: compared here, not published
-        cmd, env = torchrun(config, world, device, Path(tmp))
-        log, wall = launch(cmd, env, config.launch_timeout_s)
+        if nodes == 1:
+            cmd, env = torchrun(config, world, device, Path(tmp))
+            log, wall = launch(cmd, env, config.launch_timeout_s)
+        else:
+            cmds, env = node_commands(config, world, nodes, device, Path(tmp), free_port())
+            log, wall = launch_nodes(cmds, env, config.launch_timeout_s)
         reports = [json.loads((Path(tmp) / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(world)]
         states = [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
     single = recipe.train(config, device, data, chosen.path)  # the reference: one process, batch_size images a step
@@ -173,15 +256,21 @@ def run(config: Config, ctx: RunContext) -> Result:
     recipe.report(result, data, rows, reports[0]["seconds"], f"{device}（{name}）",
                   "训练损失与准确率是该轮各批次的平均；测试列在每轮结束时以评估模式计算（与 cnn 运行器同一算法）。")
     _compare(result, config, reports, states, single)
-    result.metric("single_train_seconds", round(single.seconds, 3))
-    result.metric("launch_wall_seconds", round(wall, 3))
+    result.metric("single_train_seconds", round(single.seconds, 3), label="单进程参考的训练耗时", unit="秒", role="detail")
+    result.metric("launch_wall_seconds", round(wall, 3), label="torchrun 从启动到结束的耗时", unit="秒", role="detail")
     rank_threads = int(env["OMP_NUM_THREADS"]) if device == "cpu" else 1
-    result.metric("rank_threads", rank_threads)
-    result.metric("single_threads", torch.get_num_threads())
+    result.metric("rank_threads", rank_threads, label="每个 DDP 进程的线程数", role="detail")
+    result.metric("single_threads", torch.get_num_threads(), label="单进程参考的线程数", role="detail")
     result.text("placement", f"CPU：每个 DDP 进程 {rank_threads} 个线程，单进程参考 {torch.get_num_threads()} 个线程" if device == "cpu"
-                else f"每个进程占用一块 GPU（共 {world} 块）")
-    result.text("settings", settings_text(config, requested))
-    result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）")
+                else f"每个进程占用一块 GPU（共 {world} 块）", title="进程与设备的分配", role="detail")
+    ran_nodes = sorted({r["node"] for r in reports})
+    result.metric("nodes", len(ran_nodes), label="节点数（torchrun 代理数）")
+    result.metric("procs_per_node", max(r["node_ranks"] for r in reports), label="每个节点的进程数")
+    result.text("launcher", "一个 torchrun 代理（--standalone）" if len(ran_nodes) == 1 else
+                f"{len(ran_nodes)} 个 torchrun 代理（--nnodes {len(ran_nodes)}，c10d 汇合于 127.0.0.1，"
+                "在本机上模拟多台机器）", title="启动方式", role="detail")
+    result.text("settings", settings_text(config, requested), title="训练设置")
+    result.text("launch_log", log.strip()[-4000:] or "（torchrun 没有输出）", title="torchrun 的输出", role="detail")
     wanted = (chosen.path.conv1_kernel, chosen.path.conv2_kernel)
     ctx.provenance.update(kernel_provenance(device, config.fused_conv_pool, config.precision, wanted))
     tuning.report(result, ctx.provenance, chosen, compile_seconds)  # the ranks run with fewer threads than it was tuned at
@@ -197,29 +286,31 @@ def _compare(result: Result, config: Config, reports: list[dict[str, Any]], stat
     identical = all(torch.equal(s[k], states[0][k]) for s in states[1:] for k in states[0])
     rank_diff = max((float((s[k] - states[0][k]).abs().max()) for s in states[1:] for k in states[0]), default=0.0)
     per_tensor = {k: float((states[0][k] - reference[k]).abs().max()) for k in reference}
-    result.metric("world_size", world)
-    result.metric("backend", reports[0]["backend"])
-    result.metric("per_rank_batch", -(-config.batch_size // world))
-    result.metric("global_batch", config.batch_size)
-    result.metric("ranks_identical", identical)
-    result.metric("max_rank_diff", rank_diff)
-    result.metric("max_weight_diff_vs_single", max(per_tensor.values()))
-    result.metric("max_abs_weight", max(float(v.abs().max()) for v in reference.values()))
-    result.metric("single_test_accuracy", single.rows[-1][4])
-    result.metric("single_test_loss", single.rows[-1][3])
-    result.metric("test_accuracy_diff", rows[-1][4] - single.rows[-1][4])
-    result.table("ranks", ["rank", "设备", "训练图片数（各轮合计）", "最终权重 SHA-256（前 16 位）", "与 rank 0 逐位相同"],
-                 [[r["rank"], r["device"], r["images"], r["checksum"][:16], r["checksum"] == reports[0]["checksum"]] for r in reports],
+    result.metric("world_size", world, label="进程数（world size）", role="main")
+    result.metric("backend", reports[0]["backend"], label="通信后端", role="detail")
+    result.metric("per_rank_batch", -(-config.batch_size // world), label="每个进程每步的图片数")
+    result.metric("global_batch", config.batch_size, label="全局批大小")
+    result.metric("ranks_identical", identical, label="各进程的最终权重逐位相同", role="main")
+    result.metric("max_rank_diff", rank_diff, label="各进程权重与 rank 0 的最大差")
+    result.metric("max_weight_diff_vs_single", max(per_tensor.values()), label="DDP 与单进程权重的最大差", role="main")
+    result.metric("max_abs_weight", max(float(v.abs().max()) for v in reference.values()), label="权重绝对值的最大值")
+    result.metric("single_test_accuracy", single.rows[-1][4], label="单进程参考的测试准确率", role="main")
+    result.metric("single_test_loss", single.rows[-1][3], label="单进程参考的测试损失")
+    result.metric("test_accuracy_diff", rows[-1][4] - single.rows[-1][4], label="测试准确率之差（DDP − 单进程）", role="main")
+    result.table("ranks", ["rank", "设备", "训练图片数（各轮合计）", "最终权重 SHA-256（前 16 位）", "与 rank 0 逐位相同", "节点"],
+                 [[r["rank"], r["device"], r["images"], r["checksum"][:16], r["checksum"] == reports[0]["checksum"], r["node"]]
+                  for r in reports],
                  caption="每个进程训练结束时的全部权重（state_dict）的 SHA-256。DDP 每步把各进程的梯度做 all-reduce 平均，"
-                 "各进程用同样的优化器状态走同样的一步，所以权重保持一致。")
+                 "各进程用同样的优化器状态走同样的一步，所以权重保持一致。", title="各进程的最终权重", role="main")
     compare = [["测试准确率", rows[-1][4], single.rows[-1][4]], ["测试损失", rows[-1][3], single.rows[-1][3]],
                ["最后一轮训练损失", rows[-1][1], single.rows[-1][1]], ["最后一轮训练准确率", rows[-1][2], single.rows[-1][2]]]
     result.table("comparison", ["指标", f"DDP（{world} 个进程）", "单进程", "差"], [[*r, r[1] - r[2]] for r in compare],
                  caption=f"同一数据、同一种子、同一全局批次顺序：DDP 每个进程每步处理 {-(-config.batch_size // world)} 张，"
                  f"单进程每步处理 {config.batch_size} 张。权重的最大差 {max(per_tensor.values()):.3g}"
-                 f"（权重绝对值最大 {result.metrics['max_abs_weight']:.3g}）。")
+                 f"（权重绝对值最大 {result.metrics['max_abs_weight']:.3g}）。", title="DDP 与单进程训练的结果", role="main")
     result.table("weight_diff", ["参数", "max |DDP − 单进程|"], [[k, v] for k, v in per_tensor.items()],
-                 caption="每个参数张量中 DDP（rank 0）与单进程参考的最大差：只剩浮点舍入（批大小不同时卷积的求和顺序不同，all-reduce 的求和顺序也不同）。")
+                 caption="每个参数张量中 DDP（rank 0）与单进程参考的最大差：只剩浮点舍入（批大小不同时卷积的求和顺序不同，all-reduce 的求和顺序也不同）。",
+                 title="每个参数张量的差")
 
 
 def settings_text(config: Config, requested_path: str = "auto") -> str:

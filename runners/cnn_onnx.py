@@ -22,6 +22,7 @@ import torch
 from reportgen.api import Result
 from reportgen.context import RunContext
 from runners.cnn_model import inference, weights
+from runners.plotting import use_cjk_font
 
 matplotlib.use("Agg")  # before pyplot is imported (in _figure): no display on the build machine
 
@@ -114,22 +115,24 @@ def _graph_summary(path: str) -> tuple[str, dict[str, Any]]:
 def _figure(result: Result, ctx: RunContext, diff: np.ndarray, rows: list[list[Any]]) -> None:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.6, 3.6))
     positive = diff[diff > 0]
     if len(positive):
         ax1.hist(np.log10(positive), bins=40, color="tab:blue")
-    ax1.set(xlabel="log10 |torch - onnxruntime| per logit", ylabel="count",
-            title=f"Logit differences ({(diff == 0).mean():.0%} exactly equal)")
-    labels = [f"{r[0]}\nbatch {r[2]}" for r in rows]
+    ax1.set(xlabel="每个 logit 的 log10 |torch − onnxruntime|", ylabel="个数",
+            title=f"logit 之差（{(diff == 0).mean():.0%} 完全相等）")
+    labels = [f"{r[0]}\n批大小 {r[2]}" for r in rows]
     bars = ax2.bar(range(len(rows)), [r[4] for r in rows], color=["tab:orange" if r[0] == "torch" else "tab:green" for r in rows])
     ax2.bar_label(bars, fmt="%.3g ms", fontsize=8)
     ax2.set_xticks(range(len(rows)), labels)
-    ax2.set(ylabel="ms per image (median)", title="Inference latency per image")
+    ax2.set(ylabel="每张图片的毫秒数（中位数）", title="每张图片的推理延迟")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     result.figure("agreement", ctx.save_figure(fig, "agreement"),
                   "左：测试集上每个 logit 的 |torch − onnxruntime|（对数刻度，完全相等的不计入直方图）；"
-                  f"右：每张图片的中位推理延迟，批大小 1 与批大小 {rows[-1][2]}（整批延迟除以张数）。")
+                  f"右：每张图片的中位推理延迟，批大小 1 与批大小 {rows[-1][2]}（整批延迟除以张数）。",
+                  title="两个运行时给出同样的结果：logit 之差与推理延迟", role="main")
 
 
 def _latency(result: Result, config: Config, model: torch.nn.Module, session: Any, xt: torch.Tensor,
@@ -145,7 +148,8 @@ def _latency(result: Result, config: Config, model: torch.nn.Module, session: An
                                     ("onnxruntime", session.get_providers()[0], lambda feed=feed: session.run(["logits"], feed))):
                 seconds = inference.median_seconds(fn, runs)
                 which = "image" if batch == 1 else "batch"
-                result.metric(f"{'ort' if name == 'onnxruntime' else 'torch'}_{which}_latency_seconds", seconds)
+                result.metric(f"{'ort' if name == 'onnxruntime' else 'torch'}_{which}_latency_seconds", seconds,
+                              label=f"{name} {'单张图片' if batch == 1 else f'一批 {batch} 张'}的中位延迟", unit="秒")
                 rows.append([name, where, batch, inference.sig3(seconds * 1e3), inference.sig3(seconds * 1e3 / batch), round(batch / seconds)])
     return rows
 
@@ -167,11 +171,12 @@ def _convert_and_execute(result: Result, config: Config, ctx: RunContext, model:
     path = str(ctx.path("cnn.onnx"))
     export(model, path)
     summary, graph = _graph_summary(path)
-    result.text("onnx_graph", summary)
+    result.text("onnx_graph", summary, title="导出的 ONNX 计算图", caption="算子、输入输出与校验结果。")
+    graph_labels = {"onnx_opset": "ONNX opset 版本", "onnx_nodes": "计算图的节点数", "onnx_op_types": "算子种类数"}
     for name, value in graph.items():
-        result.metric(name, value)
-    result.metric("onnx_bytes", ctx.path("cnn.onnx").stat().st_size)
-    result.metric("state_dict_bytes", len(weights.state_bytes(model.state_dict())))
+        result.metric(name, value, label=graph_labels.get(name, ""), role="detail")
+    result.metric("onnx_bytes", ctx.path("cnn.onnx").stat().st_size, label="cnn.onnx 的大小", unit="字节")
+    result.metric("state_dict_bytes", len(weights.state_bytes(model.state_dict())), label="torch 权重文件的大小", unit="字节")
 
     # 输入处理 from the raw uint8 images, exactly as `deploy` does it without torch
     test = inference.eval_split(config)
@@ -182,23 +187,26 @@ def _convert_and_execute(result: Result, config: Config, ctx: RunContext, model:
     torch_acc, torch_logits = inference.accuracy(model, xt, test.y)
     diff = np.abs(torch_logits.numpy() - ort_logits)
     labels = test.labels.astype(np.int64)
-    result.metric("test_images", len(labels))
-    result.metric("max_abs_diff", float(diff.max()))
-    result.metric("mean_abs_diff", float(diff.mean()))
-    result.metric("prediction_agreement", float((torch_logits.argmax(1).numpy() == ort_logits.argmax(1)).mean()))
-    result.metric("inputs_identical", bool(np.array_equal(preprocess(test.images), xt.numpy())))
-    result.metric("torch_accuracy", torch_acc)
-    result.metric("ort_accuracy", float((ort_logits.argmax(1) == labels).mean()))
-    result.metric("ort_provider", session.get_providers()[0])
-    result.metric("ort_providers", "、".join(session.get_providers()))
-    result.metric("cuda_provider", cuda)
-    result.metric("threads", threads)
-    result.metric("onnxruntime_version", ort.__version__)
+    result.metric("test_images", len(labels), label="评估图片数", unit="张")
+    result.metric("max_abs_diff", float(diff.max()), label="logit 的最大绝对差（torch 与 onnxruntime）", role="main")
+    result.metric("mean_abs_diff", float(diff.mean()), label="logit 的平均绝对差", role="main")
+    result.metric("prediction_agreement", float((torch_logits.argmax(1).numpy() == ort_logits.argmax(1)).mean()),
+                  label="两者预测相同的比例", role="main")
+    result.metric("inputs_identical", bool(np.array_equal(preprocess(test.images), xt.numpy())),
+                  label="部署脚本的输入处理与 torch 的输入逐位相同")
+    result.metric("torch_accuracy", torch_acc, label="torch 的测试准确率", role="main")
+    result.metric("ort_accuracy", float((ort_logits.argmax(1) == labels).mean()), label="onnxruntime 的测试准确率", role="main")
+    result.metric("ort_provider", session.get_providers()[0], label="onnxruntime 所用的执行提供者", role="detail")
+    result.metric("ort_providers", "、".join(session.get_providers()), label="onnxruntime 可用的执行提供者", role="detail")
+    result.metric("cuda_provider", cuda, label="有 CUDA 执行提供者", role="detail")
+    result.metric("threads", threads, label="计时所用线程数", role="detail")
+    result.metric("onnxruntime_version", ort.__version__, label="onnxruntime 版本", role="detail")
 
     rows = _latency(result, config, model, session, xt, ctx.device)
     result.table("latency", ["运行时", "设备", "批大小", "每批延迟 (ms)", "每张图片 (ms)", "吞吐 (张/秒)"], rows,
                  caption=f"中位延迟：批大小 1 计时 {config.latency_runs} 次、批大小 {config.batch} 计时 {config.batch_runs} 次，"
                  f"各先预热 5 次；torch 与 onnxruntime 都用 {threads} 个线程、同一批测试图片（NCHW float32）。"
-                 "在共享的机器上计时会有波动，以本次运行的数字为准。")
+                 "在共享的机器上计时会有波动，以本次运行的数字为准。", title="推理延迟：torch 与 onnxruntime")
     _figure(result, ctx, diff, rows)
-    result.text("deploy_script", inspect.getsource(preprocess) + "\n\n" + inspect.getsource(deploy))
+    result.text("deploy_script", inspect.getsource(preprocess) + "\n\n" + inspect.getsource(deploy), title="部署脚本",
+                caption="输入处理与 onnxruntime 推理：不依赖 torch，本页的数字就是它算出来的。")

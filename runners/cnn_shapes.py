@@ -69,21 +69,25 @@ def run(config: Config, ctx: RunContext) -> Result:
     for variant, model in models.items():
         model.to(ctx.device)
         calls[variant] = trace(model, example)
-        result.metric(f"flatten_{variant}", models[variant].fc.in_features)
-        result.metric(f"params_{variant}", _params(model))
+        padding = "不补零" if variant == "valid" else "补零"
+        result.metric(f"flatten_{variant}", models[variant].fc.in_features, label=f"展平后的长度（{padding}）", role="main")
+        result.metric(f"params_{variant}", _params(model), label=f"参数总数（{padding}）")
     valid, same = models["valid"], models["same"]
     shape_in = f"{config.in_channels}×{config.size}×{config.size}"
     result.table(
         "shapes", LAYER_COLUMNS, layer_rows(calls["valid"]),
         caption=f"按文中描述搭建的模块（输入 1×{shape_in}，卷积步长 1、不补零），前向钩子记录的各层实际形状。"
         "PyTorch 的卷积权重按 输出×输入×高×宽 存放。",
+        title="各层的实际形状（不补零）", role="main",
     )
     result.table(
         "shapes_same", LAYER_COLUMNS, layer_rows(calls["same"]),
         caption=f"同一模块，卷积补零 {config.kernel // 2}（即 Keras 的 padding=\"same\"）。",
+        title="各层的实际形状（补零）",
     )
     nodes, edges = graph_of(calls["valid"], shape_in)
-    result.graph("model", nodes, edges, caption="文中 CNN 示例的真实模块（不补零），每个节点为该层输出形状（含批大小 1）与参数量。")
+    result.graph("model", nodes, edges, caption="文中 CNN 示例的真实模块（不补零），每个节点为该层输出形状（含批大小 1）与参数量。",
+                 title="模型结构")
 
     pooled = valid.fc.in_features // config.channels
     side = math.isqrt(pooled)
@@ -91,16 +95,17 @@ def run(config: Config, ctx: RunContext) -> Result:
     need_side = math.isqrt(stated_in // config.channels)
     result.check(
         "w1", source=SOURCE, statement=W1_STATEMENT, article="3x3x3x64", computed=tf_kernel_shape(valid.conv),
+        part="卷积核 W1 的形状",
         reason=f"按 TF/Keras 的 高×宽×输入×输出 顺序书写；PyTorch 实际存为 输出×输入×高×宽 = "
         f"{'×'.join(map(str, valid.conv.weight.shape))}，元素个数相同。",
     )
     result.check(
-        "b1", source=SOURCE, statement=W1_STATEMENT, article="64", computed=str(valid.conv.bias.shape[0]),
+        "b1", source=SOURCE, statement=W1_STATEMENT, article="64", computed=str(valid.conv.bias.shape[0]), part="卷积偏置 b1 的长度",
         reason="文字说“1x64”，伪代码写 [64]：同一个长度为 64 的偏置向量。",
     )
     result.check(
         "w2", source=SOURCE, statement=W2_STATEMENT, article="1024x64",
-        computed=f"{valid.fc.in_features}x{valid.fc.out_features}",
+        computed=f"{valid.fc.in_features}x{valid.fc.out_features}", part="全连接权重 W2 的形状",
         reason=f"卷积（3×3，步长 1，不补零）把 {config.size}×{config.size} 变成 {config.size - config.kernel + 1}×"
         f"{config.size - config.kernel + 1}，2×2 池化后为 {side}×{side}，展平后长度 {config.channels}×{side}×{side} = "
         f"{valid.fc.in_features}；补零为 1 时为 {config.channels}×{math.isqrt(same.fc.in_features // config.channels)}²"
@@ -110,6 +115,6 @@ def run(config: Config, ctx: RunContext) -> Result:
         + ("；1024 恰是输入一个通道的像素数 32×32。" if config.size**2 == stated_in else "。"),
     )
     result.check(
-        "b2", source=SOURCE, statement=W2_STATEMENT, article="64", computed=str(valid.fc.bias.shape[0]),
+        "b2", source=SOURCE, statement=W2_STATEMENT, article="64", computed=str(valid.fc.bias.shape[0]), part="全连接偏置 b2 的长度",
     )
     return result

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from reportgen.api import Result, parse_stated_number
 from reportgen.context import RunContext
+from runners.plotting import use_cjk_font
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -69,18 +70,19 @@ def torch_losses(y: np.ndarray, y_hat: np.ndarray) -> dict[str, float]:
 def plot_gan(d_gz_implied: float, l_g: float, l_d: float) -> Figure:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     p = np.linspace(1e-3, 1 - 1e-3, 999)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(p, generator_loss(p), label=r"$L_G = -\log D(G(Z))$")
     ax.plot(p, discriminator_loss(1.0, p), label=r"$L_D$, $D(X) = 1$")
     ax.plot(p, discriminator_loss(0.5, p), label=r"$L_D$, $D(X) = 0.5$")
-    ax.axhline(l_g, color="C0", linestyle="--", linewidth=1, label=f"article $L_G$ = {l_g:g}")
-    ax.axhline(l_d, color="C1", linestyle="--", linewidth=1, label=f"article $L_D$ = {l_d:g}")
+    ax.axhline(l_g, color="C0", linestyle="--", linewidth=1, label=f"文章的 $L_G$ = {l_g:g}")
+    ax.axhline(l_d, color="C1", linestyle="--", linewidth=1, label=f"文章的 $L_D$ = {l_d:g}")
     ax.axvline(d_gz_implied, color="gray", linestyle=":", linewidth=1)
     # where L_D can be at best once D(G(Z)) is fixed by the article's L_G (D(X) = 1)
     ax.plot([d_gz_implied], discriminator_loss(1.0, np.array([d_gz_implied])), "o", color="C1")
     ax.annotate(
-        f"D(G(Z)) = {d_gz_implied:.3f}\nimplied by article $L_G$",
+        f"D(G(Z)) = {d_gz_implied:.3f}\n由文章的 $L_G$ 反推",
         xy=(d_gz_implied, l_g),
         xytext=(0.45, 0.012),
         arrowprops={"arrowstyle": "->", "color": "gray"},
@@ -88,8 +90,8 @@ def plot_gan(d_gz_implied: float, l_g: float, l_d: float) -> Figure:
     ax.set_yscale("log")  # the article's values (0.025, 0.056) and the bound (~3.7) span decades
     ax.set_ylim(5e-3, 20)
     ax.set_xlabel("D(G(Z))")
-    ax.set_ylabel("loss (natural log)")
-    ax.set_title("GAN losses as functions of the discriminator output on fakes")
+    ax.set_ylabel("损失（自然对数）")
+    ax.set_title("GAN 损失随判别器对生成样本的输出 D(G(Z)) 的变化")
     ax.legend(fontsize=8, loc="upper center")
     ax.grid(alpha=0.3, which="both")
     return fig
@@ -111,11 +113,14 @@ def run(config: Config, ctx: RunContext) -> Result:
         "bce_mean": float(-np.mean(y * np.log(y_hat) + (1 - y) * np.log1p(-y_hat))),
     }
     theirs = torch_losses(y, y_hat)
+    labels = {"mse_half_sum": "MSE（文章公式 ½Σ(y−ŷ)²）", "mse_mean": "MSE（均值）", "mse_sum": "MSE（求和）",
+              "ce": "交叉熵（自然对数）", "bce_mean": "二元交叉熵（均值）"}
     for name, value in ours.items():
-        result.metric(name, value)
-    result.metric("ce_log10", cross_entropy(y, y_hat, base=10.0))
-    result.metric("ce_log2", cross_entropy(y, y_hat, base=2.0))
-    result.metric("torch_max_abs_diff", max(abs(ours[k] - theirs[k]) for k in ours))
+        result.metric(name, value, label=labels[name], role="main" if name in ("mse_half_sum", "ce") else "body")
+    result.metric("ce_log10", cross_entropy(y, y_hat, base=10.0), label="交叉熵（log10）")
+    result.metric("ce_log2", cross_entropy(y, y_hat, base=2.0), label="交叉熵（log2）")
+    result.metric("torch_max_abs_diff", max(abs(ours[k] - theirs[k]) for k in ours), label="numpy 与 torch 的最大绝对差",
+                  role="detail")
 
     # GAN: the article's L_G fixes D(G(Z)); with that, L_D is bounded below whatever D(X) is
     l_g_stated, _ = parse_stated_number(ARTICLE["gan_g"])
@@ -124,9 +129,9 @@ def run(config: Config, ctx: RunContext) -> Result:
     l_d_bound = -math.log1p(-d_gz)  # D(X) = 1 is the best case: −log D(X) ≥ 0
     # and the other way round: L_D ≈ 0.056 needs D(G(Z)) ≤ 1 − e^−0.056, i.e. L_G at least this
     l_g_bound = -math.log(-math.expm1(-l_d_stated))
-    result.metric("gan_d_of_gz_implied", d_gz)
-    result.metric("gan_l_d_lower_bound", l_d_bound)
-    result.metric("gan_l_g_lower_bound_from_l_d", l_g_bound)
+    result.metric("gan_d_of_gz_implied", d_gz, label="由文章 L_G 反推的 D(G(Z))")
+    result.metric("gan_l_d_lower_bound", l_d_bound, label="L_D 的下界（由文章 L_G 反推）", role="main")
+    result.metric("gan_l_g_lower_bound_from_l_d", l_g_bound, label="L_G 的下界（由文章 L_D 反推）")
 
     m = result.metrics
     common = {"source": SOURCE, "statement": STATEMENT}
@@ -134,6 +139,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         "mse",
         article=ARTICLE["mse"],
         computed=m["mse_half_sum"],
+        part="均方误差 MSE",
         reason=(
             f"按文章自己的公式 ½Σ(y−ŷ)² 得 {m['mse_half_sum']:.4g}；均值形式（torch 的 mse_loss）为 "
             f"{m['mse_mean']:.4g}，求和形式为 {m['mse_sum']:.4g}，都不是 {ARTICLE['mse']}。"
@@ -144,6 +150,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         "ce",
         article=ARTICLE["ce"],
         computed=m["ce"],
+        part="交叉熵 CE",
         reason=(
             f"−Σ y·ln ŷ = {m['ce']:.4f}；换成 log10 为 {m['ce_log10']:.4f}，log2 为 {m['ce_log2']:.4f}，"
             f"二元交叉熵（均值）为 {m['bce_mean']:.4f}，没有一种得到 {ARTICLE['ce']}。"
@@ -157,6 +164,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.not_computable(
         "gan_g",
         article=ARTICLE["gan_g"],
+        part="生成器损失 L_G",
         reason=(
             "L_G 需要判别器对生成样本的输出 D(G(Z))，文章没有给出任何判别器、生成器或其输出；"
             f"Y 与 Ŷ 是标签和预测，不是 D(·)。即便把 Ŷ 的分量当作 D(G(Z))，也只得到 {readings}，"
@@ -168,6 +176,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.contradictory(
         "gan_d",
         article=ARTICLE["gan_d"],
+        part="判别器损失 L_D",
         computed=l_d_bound,
         reason=(
             f"文章的 L_G ≈ {ARTICLE['gan_g']} 意味着 D(G(Z)) ≈ {d_gz:.4f}，于是 −log(1 − D(G(Z))) ≈ "
@@ -196,6 +205,8 @@ def run(config: Config, ctx: RunContext) -> Result:
             f"Y = {list(config.y)}，Ŷ = {list(config.y_hat)}。numpy float64 计算，已与 torch 核对"
             f"（最大绝对误差 {m['torch_max_abs_diff']:.1e}）。"
         ),
+        title="各种损失的计算值",
+        role="main",
     )
 
     path = ctx.save_figure(plot_gan(d_gz, l_g_stated, l_d_stated), "gan_losses")
@@ -206,5 +217,6 @@ def run(config: Config, ctx: RunContext) -> Result:
             "L_G 与 L_D（D(X) = 1 和 0.5）随 D(G(Z)) 的变化，虚线为文章给出的 L_G 与 L_D。"
             f"L_G = {ARTICLE['gan_g']} 对应 D(G(Z)) ≈ {d_gz:.3f}，此处 L_D 曲线都在 {l_d_bound:.2f} 以上。"
         ),
+        title="GAN 的两个损失不可能同时成立",
     )
     return result

@@ -19,8 +19,10 @@ from torch import nn
 from reportgen.api import Result
 from reportgen.context import RunContext
 from runners.mnist.loader import load_mnist
+from runners.plotting import use_cjk_font
 from runners.training import loop, options
 from runners.training.architecture import LAYER_COLUMNS, graph_of, layer_rows, trace
+from runners.training.metric_labels import metric
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -122,20 +124,21 @@ def manual_step_error(lstm: nn.LSTM, seed: int) -> float:
 def plot_curves(rows: list[list[float]]) -> Figure:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     epochs = [r[0] for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9.0, 3.6))
-    ax_loss.plot(epochs, [r[1] for r in rows], "o-", label="train loss")
-    ax_loss.plot(epochs, [r[2] for r in rows], "s-", label="test loss")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.plot(epochs, [r[1] for r in rows], "o-", label="训练损失")
+    ax_loss.plot(epochs, [r[2] for r in rows], "s-", label="测试损失")
+    ax_loss.set_xlabel("轮次")
+    ax_loss.set_ylabel("交叉熵")
     ax_loss.legend()
     ax_acc.plot(epochs, [100 * r[3] for r in rows], "o-", color="tab:green")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_xlabel("轮次")
+    ax_acc.set_ylabel("测试准确率（%）")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.set_xticks(epochs)
-    fig.suptitle("LSTM on row-by-row MNIST")
+    fig.suptitle("逐行读取 MNIST 的 LSTM")
     fig.tight_layout()
     return fig
 
@@ -167,32 +170,35 @@ def record_shapes(result: Result, model: RowLSTM) -> None:
                 "也没有用到算出的 O_t。"
             )
         result.check(w_id, source=SOURCE, statement=STATEMENT, article=article_shape(ARTICLE_W[w_id]),
-                     computed=f"{r}x{c}", reason=reason)
-    for k, (_gate, _name, _w, b_id) in enumerate(GATES):
+                     computed=f"{r}x{c}", reason=reason, part=f"{name} 的权重矩阵形状")
+    for k, (_gate, name, _w, b_id) in enumerate(GATES):
         size = lstm.bias_ih_l0[k * hidden:(k + 1) * hidden].numel()
         result.check(b_id, source=SOURCE, statement=BIAS_STATEMENT, article="128", computed=str(size),
-                     reason=f"torch 每个门有两个偏置 bias_ih 与 bias_hh（各 {size} 维），相加后就是文章的一个偏置。")
+                     reason=f"torch 每个门有两个偏置 bias_ih 与 bias_hh（各 {size} 维），相加后就是文章的一个偏置。",
+                     part=f"{name} 的偏置长度")
     result.table("gate_shapes", ["门", "文章给出的形状", "实际形状（每个门）", "torch 参数中的位置"], rows,
-                 caption="nn.LSTM 把四个门按 i, f, g, o 的顺序摞在 weight_ih_l0 (4H×28) 与 weight_hh_l0 (4H×H) 里")
-    result.metric("manual_step_max_abs_diff", manual_step_error(lstm, 0))
+                 caption="nn.LSTM 把四个门按 i, f, g, o 的顺序摞在 weight_ih_l0 (4H×28) 与 weight_hh_l0 (4H×H) 里",
+                 title="四个门的权重形状：文章与真实模块", role="main")
+    result.metric("manual_step_max_abs_diff", manual_step_error(lstm, 0), label="手写一步与 nn.LSTM 的最大绝对差",
+                  role="detail")
 
 
 def run(config: Config, ctx: RunContext) -> Result:
     result = Result()
     profile = options.resolve_profile(config.profile, ctx.device)
-    result.text("allocator", options.tune_allocator())
+    result.text("allocator", options.tune_allocator(), title="内存分配器设置", role="detail")
     torch.manual_seed(config.seed)  # the weights; run() is also called directly by the tests
 
     data = load_mnist(config.data_dir, download=config.download)
     data = data.subset(train=config.quick_train if profile == "quick" else None, test=config.test_limit or None)
     epochs = config.quick_epochs if profile == "quick" else config.epochs
-    result.text("data_source", data.description)
+    result.text("data_source", data.description, title="所用数据", caption="训练和测试用的是哪些 MNIST 图片，从哪里读到。")
     ctx.provenance["threads"] = torch.get_num_threads()  # reductions split by thread: part of the key (registry)
     # the settings the page states (the article gives none); its prose is in docs/draft-000/algorithms.md
     for name, value in (("profile", profile), ("epochs", epochs), ("train_images", len(data.train.labels)),
                         ("device", ctx.device), ("data_official", data.official), ("lr", config.lr),
                         ("batch_size", config.batch_size), ("hidden", config.hidden)):
-        result.metric(name, value)
+        metric(result, name, value)
 
     x_train = loop.to_device_images(data.train.images, ctx.device)
     y_train = loop.to_device_labels(data.train.labels, ctx.device)
@@ -202,13 +208,14 @@ def run(config: Config, ctx: RunContext) -> Result:
     model = RowLSTM(config.hidden).to(ctx.device)
     calls = trace(model, x_test[:1])
     nodes, edges = graph_of(calls, "28×28")
-    result.graph("model", nodes, edges, caption="逐行读取：28 个时间步，每步 28 个像素")
-    result.table("layers", LAYER_COLUMNS, layer_rows(calls))
-    result.metric("params_total", sum(p.numel() for p in model.parameters()))
+    result.graph("model", nodes, edges, caption="逐行读取：28 个时间步，每步 28 个像素", title="模型结构")
+    result.table("layers", LAYER_COLUMNS, layer_rows(calls), title="各层的输出形状与参数量",
+                 caption="从真实模块读出（批大小 1）。")
+    metric(result, "params_total", sum(p.numel() for p in model.parameters()))
     record_shapes(result, model)
 
     optimizer = options.adam(model.parameters(), ctx.device, lr=config.lr)
-    result.metric("optimizer", options.describe_optimizer(optimizer))
+    metric(result, "optimizer", options.describe_optimizer(optimizer))
     order = torch.Generator().manual_seed(config.seed)
     rows: list[list[float]] = []
     train_seconds = 0.0
@@ -232,11 +239,14 @@ def run(config: Config, ctx: RunContext) -> Result:
         test_loss, test_acc, _ = loop.evaluate(model, x_test, y_test)
         rows.append([epoch, train_loss, test_loss, test_acc])
 
-    result.metric("train_seconds", round(train_seconds, 3))
-    result.metric("test_loss", rows[-1][2])
-    result.metric("test_accuracy", rows[-1][3])
-    result.table("epochs", ["轮次", "训练损失", "测试损失", "测试准确率"], rows)
+    metric(result, "train_seconds", round(train_seconds, 3))
+    metric(result, "test_loss", rows[-1][2])
+    metric(result, "test_accuracy", rows[-1][3])
+    result.table("epochs", ["轮次", "训练损失", "测试损失", "测试准确率"], rows, title="每轮的损失与准确率",
+                 caption="训练损失是该轮各批次的平均；测试列在每轮结束时计算。")
     result.add_series("epochs", "轮次", [r[0] for r in rows],
-                      {"训练损失": [r[1] for r in rows], "测试损失": [r[2] for r in rows], "测试准确率": [r[3] for r in rows]})
-    result.figure("curves", ctx.save_figure(plot_curves(rows), "curves"), caption="每轮的损失与测试准确率")
+                      {"训练损失": [r[1] for r in rows], "测试损失": [r[2] for r in rows], "测试准确率": [r[3] for r in rows]},
+                      title="每轮的损失与准确率")
+    result.figure("curves", ctx.save_figure(plot_curves(rows), "curves"), caption="每轮的损失与测试准确率",
+                  title="训练过程：损失与准确率", role="main")
     return result

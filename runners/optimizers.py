@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from reportgen.api import Result, parse_stated_number
 from reportgen.context import RunContext
+from runners.plotting import use_cjk_font
 
 matplotlib.use("Agg")  # headless: runners only ever write PNGs; pyplot is imported after this
 
@@ -119,6 +120,7 @@ def torch_trajectories(c: Config) -> dict[str, np.ndarray]:
 def plot_trajectories(paths: dict[str, np.ndarray], lr: float) -> Figure:
     import matplotlib.pyplot as plt
 
+    use_cjk_font()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs, ys = np.meshgrid(np.linspace(-4.5, 4.5, 200), np.linspace(-2, 2, 200))
     ax.contour(xs, ys, BOWL[0] * xs**2 + BOWL[1] * ys**2, levels=np.geomspace(0.01, 10, 12), cmap="Greys")
@@ -131,9 +133,9 @@ def plot_trajectories(paths: dict[str, np.ndarray], lr: float) -> Figure:
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.legend()
-    bx.set_title("loss vs step")
-    bx.set_xlabel("step")
-    bx.set_ylabel("f (log scale)")
+    bx.set_title("损失随步数的变化")
+    bx.set_xlabel("步数")
+    bx.set_ylabel("f（对数坐标）")
     bx.legend()
     bx.grid(alpha=0.3, which="both")
     return fig
@@ -145,19 +147,19 @@ def run(config: Config, ctx: RunContext) -> Result:
     w0, g = np.array(c.w0), np.array(c.grad)
 
     sgd_w1 = float(sgd_step(w0, g, c.lr))
-    result.metric("sgd_update", sgd_w1 - c.w0)
-    result.metric("sgd_w1", sgd_w1)
+    result.metric("sgd_update", sgd_w1 - c.w0, label="SGD 第一步的更新量")
+    result.metric("sgd_w1", sgd_w1, label="SGD 一步后的 W_1")
     s = adam_step(w0, np.array(0.0), np.array(0.0), g, 1, c)  # m_0 = v_0 = 0, as the article says
-    for key in ("m", "v", "m_hat", "v_hat"):
-        result.metric(f"adam_{key}1", float(s[key]))
-    result.metric("adam_update", float(s["update"]))
-    result.metric("adam_w1", float(s["w"]))
+    for key, label in (("m", "m_1"), ("v", "v_1"), ("m_hat", "m̂_1"), ("v_hat", "v̂_1")):
+        result.metric(f"adam_{key}1", float(s[key]), label=f"Adam 第一步的 {label}", role="main")
+    result.metric("adam_update", float(s["update"]), label="Adam 第一步的更新量", role="main")
+    result.metric("adam_w1", float(s["w"]), label="Adam 一步后的 W_1", role="main")
 
     # what the article's own m̂_1 and v̂_1 give when put into its last formula
     m_hat_art, _ = parse_stated_number(ARTICLE["m_hat1"])
     v_hat_art, _ = parse_stated_number(ARTICLE["v_hat1"])
     chain = c.w0 - c.lr * m_hat_art / (math.sqrt(v_hat_art) + c.eps)
-    result.metric("article_chain_w1", chain)
+    result.metric("article_chain_w1", chain, label="代入文章的 m̂_1、v̂_1 得到的 W_1")
 
     paths = trajectories(c)
     t_first, t_paths = torch_first_step(c), torch_trajectories(c)
@@ -168,9 +170,9 @@ def run(config: Config, ctx: RunContext) -> Result:
         abs(t_first["m1"] - m["adam_m1"]),
         abs(t_first["v1"] - m["adam_v1"]),
     ] + [float(np.max(np.abs(paths[k] - t_paths[k]))) for k in paths]
-    result.metric("torch_max_abs_diff", max(diffs))
-    result.metric("trajectory_sgd_final_loss", bowl(paths["SGD"][-1]))
-    result.metric("trajectory_adam_final_loss", bowl(paths["Adam"][-1]))
+    result.metric("torch_max_abs_diff", max(diffs), label="与 torch.optim 的最大绝对差", role="detail")
+    result.metric("trajectory_sgd_final_loss", bowl(paths["SGD"][-1]), label="碗形函数上 SGD 的最终损失")
+    result.metric("trajectory_adam_final_loss", bowl(paths["Adam"][-1]), label="碗形函数上 Adam 的最终损失")
 
     v1_art, _ = parse_stated_number(ARTICLE["v1"])
     reasons = {
@@ -194,9 +196,12 @@ def run(config: Config, ctx: RunContext) -> Result:
             f"v̂_1 = {ARTICLE['v_hat1']}，也得 {chain:.4f}，而不是 {ARTICLE['w1']}。"
         ),
     }
+    parts = {"m1": "一阶矩 m_1", "v1": "二阶矩 v_1", "m_hat1": "偏差修正后的 m̂_1", "v_hat1": "偏差修正后的 v̂_1",
+             "w1": "更新后的参数 W_1"}
     for key, reason in reasons.items():
         claim = result.check(
-            f"adam_{key}", source=SOURCE, statement=STATEMENT, article=ARTICLE[key], computed=m[f"adam_{key}"]
+            f"adam_{key}", source=SOURCE, statement=STATEMENT, article=ARTICLE[key], computed=m[f"adam_{key}"],
+            part=parts[key],
         )
         # the reasons explain a mismatch; with another config the article may agree and they would mislead
         claim.reason = "" if claim.verdict == "agrees" else reason
@@ -217,6 +222,8 @@ def run(config: Config, ctx: RunContext) -> Result:
             f"m_0 = v_0 = 0，W_0 = {c.w0:g}（文章未给出 W_t，此处假设）。已与 torch.optim.Adam 核对"
             f"（最大绝对误差 {m['torch_max_abs_diff']:.1e}）。"
         ),
+        title="Adam 第一步的每个中间量",
+        role="main",
     )
     result.table(
         "sgd_step",
@@ -227,6 +234,7 @@ def run(config: Config, ctx: RunContext) -> Result:
             ["W_1", "W_0 − α·g", m["sgd_w1"], "（未给出）"],
         ],
         caption=f"SGD 一步：α = {c.lr:g}，W_0 = {c.w0:g}（假设）。已与 torch.optim.SGD 核对。",
+        title="SGD 的一步",
     )
 
     steps = np.arange(c.steps + 1)
@@ -237,6 +245,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         {f"{k}_{axis}": p[:, i] for k, p in paths.items() for i, axis in enumerate("xy")}
         | {f"{k}_loss": [bowl(q) for q in p] for k, p in paths.items()},
         caption=f"f(x, y) = {BOWL[0]:g}x² + {BOWL[1]:g}y² 上 SGD 与 Adam 的迭代点与损失。",
+        title="SGD 与 Adam 的迭代轨迹",
     )
     path = ctx.save_figure(plot_trajectories(paths, c.lr), "trajectories")
     result.figure(
@@ -249,5 +258,7 @@ def run(config: Config, ctx: RunContext) -> Result:
             "Adam 按坐标归一化，两个方向每步都约走 α，"
             f"{c.steps} 步后损失 {m['trajectory_adam_final_loss']:.2g}（SGD 为 {m['trajectory_sgd_final_loss']:.2g}）。"
         ),
+        title="狭长碗形函数上的 SGD 与 Adam",
+        role="main",
     )
     return result

@@ -107,6 +107,7 @@ TEXTS: dict[str, str] = {
     "prov.machine.cpu": "CPU",
     "prov.machine.threads": "Threads",
     "prov.machine.compiler": "Compiler",
+    "prov.machine.cjk_font": "Font of the figures' text",
     "prov.note": "Runner note: {name}",
     "prov.upstream": "Result of upstream {name}",
     "prov.key": "Cache key",
@@ -126,6 +127,22 @@ TEXTS: dict[str, str] = {
     "page.provenance": "Environment and provenance",
     "page.stdout": "Standard output",
     "page.stderr": "Standard error",
+    # runner pages as a report, errata by verdict, accessibility (issue 16)
+    "page.key_metrics": "Key metrics",
+    "page.more_metrics": "Other metrics",
+    "page.details": "Run details",
+    "page.details_intro": "Environment, implementation details and timings: how these numbers were computed, "
+    "not what the example shows.",
+    "metric.unit": "{value} {unit}",
+    "col.part": "What is checked",
+    "claim.reading": "Read as: {reading}",
+    "claims.statement": "The article ({source}): {statement}",
+    "errata.by_verdict": "By verdict: {links}",
+    "errata.verdict_section": "{verdict} ({count})",
+    "errata.verdict_none": "(None.)",
+    "a11y.scroll.table": "Scrollable table",
+    "a11y.scroll.output": "Scrollable output",
+    "a11y.scroll.code": "Scrollable code",
     # results overview
     "index.title": "Results",
     "index.intro": "Every number, table and figure on this site comes from a run of one of the runners below "
@@ -143,7 +160,9 @@ TEXTS: dict[str, str] = {
     "errata.title": "Errata",
     "errata.intro": "Every number in the article that can be computed is computed again by a runner and compared "
     "with the value the article gives: it agrees when the two match to the article's precision (half a unit of "
-    "its last digit). Values that cannot be computed from the article's conditions, or that contradict something "
+    "its last significant digit; an integer's trailing zeros are not significant, and Chinese units (ten thousand, a "
+    "hundred million) scale a value and its precision alike, so 1750 hundred million reads as 1.75×10¹¹ ± 5×10⁸; each row says how the article's "
+    "value was read). Values that cannot be computed from the article's conditions, or that contradict something "
     "else the article says, are marked separately, with the reason.",
     "errata.totals": "Totals",
     "errata.total_checks": "Values checked",

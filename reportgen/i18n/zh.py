@@ -98,6 +98,7 @@ TEXTS: dict[str, str] = {
     "prov.machine.cpu": "处理器",
     "prov.machine.threads": "线程数",
     "prov.machine.compiler": "编译器",
+    "prov.machine.cjk_font": "图中文字的字体",
     "prov.note": "运行记录：{name}",
     "prov.upstream": "上游 {name} 的结果",
     "prov.key": "缓存键",
@@ -117,6 +118,21 @@ TEXTS: dict[str, str] = {
     "page.provenance": "运行环境与出处",
     "page.stdout": "标准输出",
     "page.stderr": "标准错误",
+    # runner pages as a report, errata by verdict, accessibility (issue 16)
+    "page.key_metrics": "主要指标",
+    "page.more_metrics": "其他指标",
+    "page.details": "运行细节",
+    "page.details_intro": "运行环境、实现细节和计时：它们说明这些数值是怎样算出来的，但不是本例要说明的内容。",
+    "metric.unit": "{value} {unit}",
+    "col.part": "核对项",
+    "claim.reading": "读法：{reading}",
+    "claims.statement": "文章原文（{source}）：{statement}",
+    "errata.by_verdict": "按结论查看：{links}",
+    "errata.verdict_section": "{verdict}（{count} 项）",
+    "errata.verdict_none": "（没有。）",
+    "a11y.scroll.table": "可滚动的表格",
+    "a11y.scroll.output": "可滚动的输出",
+    "a11y.scroll.code": "可滚动的代码",
     # results overview
     "index.title": "运行结果",
     "index.intro": "本站的每个数值、表格和图都来自下列运行器在构建时的运行结果。"
@@ -131,7 +147,7 @@ TEXTS: dict[str, str] = {
     # errata
     "errata.title": "勘误表",
     "errata.intro": "文章中每个可计算的数值都由运行器重新计算，并与文章给出的值比较：在文章给出的精度内"
-    "（最后一位的半个单位）一致为“相符”。无法由文中条件计算或与文中其他说法矛盾的，单独标出并说明原因。",
+    "（最后一位有效数字的半个单位；整数末尾的零不算有效数字，“万”“亿”等单位按其数量级换算，例如“1750亿”读作 1.75×10¹¹ ± 5×10⁸）一致为“相符”，每项的“读法”写明文章的值是怎样读的。无法由文中条件计算或与文中其他说法矛盾的，单独标出并说明原因。",
     "errata.totals": "合计",
     "errata.total_checks": "数值核对合计",
     "errata.facts_agree": "史实：✓ 核实无误",

@@ -17,6 +17,7 @@ from runners.cnn_model.net import Net, TrainPath, prepare_path
 from runners.cnn_model.steps import graphed_step, make_optimizer, train_epoch
 from runners.mnist.loader import MnistData, load_mnist
 from runners.training import loop, options
+from runners.training.metric_labels import metric
 
 EPOCH_COLUMNS = ["轮次", "训练损失", "训练准确率", "测试损失", "测试准确率"]
 
@@ -132,15 +133,15 @@ def train(config: TrainConfig, device: str, data: Data, path: TrainPath | None =
 
 def report(result: Result, data: Data, rows: list[list[float]], seconds: float, device: str, caption: str) -> None:
     """A training run's metrics and epoch table, under the names the cnn page uses."""
-    result.text("data_source", data.description)
-    result.metric("profile", data.profile)
-    result.metric("epochs", data.epochs)
-    result.metric("train_images", len(data.y))
-    result.metric("test_images", len(data.yt))
-    result.metric("test_accuracy", rows[-1][4])
-    result.metric("test_loss", rows[-1][3])
-    result.metric("train_seconds", round(seconds, 3))
-    result.metric("images_per_second", round(len(data.y) * data.epochs / max(seconds, 1e-9), 1))
-    result.metric("data_official", data.official)
-    result.metric("device", device)
-    result.table("epochs", EPOCH_COLUMNS, rows, caption=caption)
+    result.text("data_source", data.description, title="所用数据", caption="训练和测试用的是哪些 MNIST 图片，从哪里读到。")
+    metric(result, "test_accuracy", rows[-1][4])
+    metric(result, "test_loss", rows[-1][3])
+    metric(result, "profile", data.profile)
+    metric(result, "epochs", data.epochs)
+    metric(result, "train_images", len(data.y))
+    metric(result, "test_images", len(data.yt))
+    metric(result, "train_seconds", round(seconds, 3))
+    metric(result, "images_per_second", round(len(data.y) * data.epochs / max(seconds, 1e-9), 1))
+    metric(result, "data_official", data.official)
+    metric(result, "device", device)
+    result.table("epochs", EPOCH_COLUMNS, rows, caption=caption, title="每轮的损失与准确率", role="main")

@@ -265,10 +265,11 @@ COLUMNS = ["路径", "做法", "实测速度（张/秒，中位数）", "各轮�
 def report(result: Any, provenance: dict[str, Any], chosen: Chosen, compile_seconds: float) -> None:
     """The choice and every measured rate: a text, metrics and the table "tuning" for the page, notes for the provenance."""
     record = chosen.tuning
-    result.text("path", chosen.how)
-    result.metric("path", chosen.name)
-    result.metric("kernel_compile_seconds", round(compile_seconds, 3))  # never inside train_seconds
-    result.metric("tune_seconds", round(record.seconds, 3) if record else 0.0)
+    result.text("path", chosen.how, title="训练路径的选择", role="detail")
+    result.metric("path", chosen.name, label="所用训练路径", role="detail")
+    # never inside train_seconds
+    result.metric("kernel_compile_seconds", round(compile_seconds, 3), label="编译本机内核的耗时", unit="秒", role="detail")
+    result.metric("tune_seconds", round(record.seconds, 3) if record else 0.0, label="调优耗时", unit="秒", role="detail")
     rows = []
     for name, path in CANDIDATES.items():
         if record and name in record.rates:
@@ -286,7 +287,7 @@ def report(result: Any, provenance: dict[str, Any], chosen: Chosen, compile_seco
                    + ("：测量时机器另有负载，选择可能不准，宜在空闲时删除记录重测。" if record.spread > STEADY else "。"))
     else:
         caption = f"本次没有调优：{chosen.how}。"
-    result.table("tuning", COLUMNS, rows, caption=caption)
+    result.table("tuning", COLUMNS, rows, caption=caption, title="本机上实测的各条训练路径", role="detail")
     provenance["cnn_path"] = f"{chosen.name}（{chosen.how}）"
     provenance["cnn_path_rates"] = "；".join(f"{k} {v:,.0f}" for k, v in sorted(record.rates.items(), key=lambda kv: -kv[1])) + \
         " 张/秒" if record else "未调优"

@@ -16,6 +16,7 @@ import torch
 from reportgen.api import Result
 from reportgen.context import ARTIFACTS_DIR, Upstream
 from runners.cnn_model.net import Net
+from runners.training.metric_labels import metric
 
 WEIGHTS = "model.pt"  # the cnn runner's trained state_dict (ctx.artifact / Upstream.path)
 
@@ -64,11 +65,12 @@ def report_training(result: Result, cnn: Upstream) -> None:
     metrics = cnn.metrics
     for name in TRAINING_METRICS:
         if name in metrics:
-            result.metric(name, metrics[name])
+            metric(result, name, metrics[name])
     epochs = cnn.result.get("tables", {}).get("epochs")
     if epochs:
         result.table("epochs", epochs["columns"], epochs["rows"],
-                     caption="cnn 运行器的训练过程（本页的模型是它最后一轮结束时的权重）：" + epochs.get("caption", ""))
+                     caption="cnn 运行器的训练过程（本页的模型是它最后一轮结束时的权重）：" + epochs.get("caption", ""),
+                     title="所用模型的训练过程")
     source = cnn.result.get("texts", {}).get("data_source")
     if source:
-        result.text("data_source", source)
+        result.text("data_source", source, title="所用数据", caption="训练这个模型的 MNIST 图片（cnn 运行器记录）。")

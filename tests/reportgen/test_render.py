@@ -352,3 +352,84 @@ def test_errata_names_the_runners_that_were_not_run() -> None:
         "    - `alpha`：上游 cnn 失败：RuntimeError: boom\n"
     ) in page
     assert "部分运行器没有结果" not in page
+
+
+def report_record() -> dict[str, Any]:
+    """A runner that declares readers' titles, captions and roles, and checks two parts of one statement."""
+    r = Result()
+    r.metric("accuracy", 0.97, label="测试准确率", role="main")
+    r.metric("images", 8000, label="训练图片数", unit="张")
+    r.metric("seconds", 3.5, label="训练耗时", unit="秒", role="detail")
+    r.check("w_i", source="§2", statement="输入门 128x912，输出门 128x128", article="128x912", computed="128x156",
+            part="输入门的形状")
+    r.check("w_o", source="§2", statement="输入门 128x912，输出门 128x128", article="128x128", computed="128x156",
+            part="输出门的形状")
+    r.check("b", source="§3", statement="偏置 128", article="128", computed="128", part="偏置长度")
+    r.figure("curves", "curves.png", caption="每轮的损失", title="训练过程", role="main")
+    r.table("epochs", ["轮次", "损失"], [[1, 0.5]], caption="逐轮", title="每轮的损失")
+    r.text("allocator", "mallopt", title="内存分配器设置", role="detail")
+    record = ok_record()
+    record["result"] = r.to_json()
+    return record
+
+
+def test_result_roles_are_checked() -> None:
+    with pytest.raises(ValueError, match="role must be one of"):
+        Result().table("t", ["a"], [], role="aside")  # type: ignore[arg-type]
+    old_style = Result()
+    old_style.table("t", ["a"], [[1]], "caption")  # calls without the new keywords still work
+    old_style.text("log", "x")
+    assert old_style.to_json()["tables"]["t"] == {"columns": ["a"], "rows": [[1]], "caption": "caption", "title": "",
+                                                 "role": "body"}
+    assert old_style.to_json()["text_info"] == {}
+
+
+def test_claims_of_one_statement_are_grouped_with_their_parts() -> None:
+    from reportgen.render import claims_table
+
+    assert claims_table(view(report_record()), False) == "\n".join([
+        '<p class="living-statement">文章原文（§2）：输入门 128x912，输出门 128x128</p>',
+        "",
+        "| 核对项 | 文章数值 | 本机计算 | 结论 | 说明 |",
+        "|---|---|---|---|---|",
+        "| 输入门的形状 | 128x912 | 128x156 | ✗ 不符 |  |",
+        "| 输出门的形状 | 128x128 | 128x156 | ✗ 不符 |  |",
+        "",
+        '<p class="living-statement">文章原文（§3）：偏置 128</p>',
+        "",
+        "| 核对项 | 文章数值 | 本机计算 | 结论 | 说明 |",
+        "|---|---|---|---|---|",
+        "| 偏置长度 | 128 | 128 | ✓ 相符 |  |",
+    ])
+
+
+def test_runner_page_leads_with_what_the_example_shows() -> None:
+    page = runner_page(view(report_record()))
+    headings = [line for line in page.splitlines() if line.startswith("## ")]
+    assert headings == ["## 文章中的数值与核对", "## 训练过程", "## 主要指标", "## 每轮的损失", "## 其他指标"]
+    assert "| 测试准确率 | 0.97 |" in page and "| 训练图片数 | 8000 张 |" in page
+    details = page[page.index('??? info "运行细节"'):]
+    assert page.rstrip().endswith(details.rstrip())  # last, collapsed, and holding the machine details
+    assert "    **内存分配器设置**\n\n    ```text title=\"内存分配器设置\"\n    mallopt\n    ```" in details
+    assert "    | 训练耗时 | 3.5 秒 |" in details and "    **运行环境与出处**" in details
+    assert "训练耗时" not in page[: page.index('??? info "运行细节"')]
+    assert '![每轮的损失](alpha/curves.png){ loading=lazy }' in page  # the caption is the alt text
+
+
+def test_errata_is_read_by_verdict_with_each_statement_once() -> None:
+    page = errata_page([view(report_record())], {})
+    assert page.index("## ✗ 不符（2 项） { #verdict-differs }") < page.index("## ✓ 相符（1 项） { #verdict-agrees }")
+    assert "| [✗ 不符](#verdict-differs) | 2 |" in page and "| ⚠ 文中自相矛盾 | 0 |" in page
+    assert page.count("输入门 128x912，输出门 128x128</p>") == 1
+    assert (
+        "| 核对项 | 文章数值 | 本机计算 | 说明 |\n|---|---|---|---|\n"
+        '| <a id="claim-alpha-w-i"></a>输入门的形状 | 128x912 | 128x156 |  |\n'
+        '| <a id="claim-alpha-w-o"></a>输出门的形状 | 128x128 | 128x156 |  |'
+    ) in page
+
+
+def test_claim_reading_is_shown_under_the_article_value() -> None:
+    record = report_record()
+    record["result"]["claims"][2]["reading"] = "128 读作 1.28×10²"
+    page = errata_page([view(record)], {})
+    assert '| <a id="claim-alpha-b"></a>偏置长度 | 128<span class="living-reading">读法：128 读作 1.28×10²</span> |' in page

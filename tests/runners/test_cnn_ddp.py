@@ -53,16 +53,27 @@ def test_world_size() -> None:
             cnn_ddp.world_size_for(64, "cuda")
 
 
-@pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory):
+def tiny_run(factory: pytest.TempPathFactory, nodes: int):
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST test files not available at {MNIST_DIR}")
     # 300 images: four global batches of 64 (32 per rank) and a last one of 44 (22 per rank)
-    config = cnn_ddp.Config(profile="quick", quick_train=300, test_limit=256, download=False, launch_timeout_s=120)
+    config = cnn_ddp.Config(profile="quick", quick_train=300, test_limit=256, download=False, launch_timeout_s=120,
+                            nodes=nodes)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LIVING_MNIST_DIR", str(MNIST_DIR))  # the torchrun workers inherit it
-        ctx = RunContext(out_dir=tmp_path_factory.mktemp("ddp"), device="cpu", device_name="cpu", seed=0)
+        ctx = RunContext(out_dir=factory.mktemp("ddp"), device="cpu", device_name="cpu", seed=0)
         return cnn_ddp.run(config, ctx)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory):
+    return tiny_run(tmp_path_factory, nodes=1)
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory):
+    """Two torchrun agents on 127.0.0.1 (c10d rendezvous), one process each: two machines' commands on one."""
+    return tiny_run(tmp_path_factory, nodes=2)
 
 
 def test_two_processes_identical_and_equal_to_one(result) -> None:
@@ -78,6 +89,40 @@ def test_two_processes_identical_and_equal_to_one(result) -> None:
     assert m["test_loss"] == pytest.approx(m["single_test_loss"], rel=1e-4)
     diff = {row[0]: row[1] for row in result.tables["weight_diff"].rows}
     assert set(diff) == set(Net().state_dict()) and max(diff.values()) == m["max_weight_diff_vs_single"]
+
+
+def test_two_nodes_of_one_process_end_identical_and_equal_to_one(two_nodes, result) -> None:
+    m = two_nodes.metrics
+    assert (m["nodes"], m["procs_per_node"], m["world_size"], m["backend"]) == (2, 1, 2, "gloo")
+    assert [(r[0], r[5]) for r in two_nodes.tables["ranks"].rows] == [(0, 0), (1, 1)]  # rank r ran on node r
+    assert m["ranks_identical"] is True and m["max_rank_diff"] == 0.0
+    assert m["max_weight_diff_vs_single"] < 1e-4 * max(1.0, m["max_abs_weight"])
+    assert abs(m["test_accuracy_diff"]) <= 1 / 256
+    # the same ranks, batches and all-reduce as two processes under one agent: the same weights, bit for bit
+    assert [r[3] for r in two_nodes.tables["ranks"].rows] == [r[3] for r in result.tables["ranks"].rows]
+    assert "--nnodes 2" in two_nodes.texts["launcher"] and "[node 1]" in two_nodes.texts["launch_log"]
+    assert (result.metrics["nodes"], result.metrics["procs_per_node"]) == (1, 2)
+
+
+def test_node_commands() -> None:
+    cmds, env = cnn_ddp.node_commands(cnn_ddp.Config(nodes=2), 4, 2, "cpu", Path("/tmp/x"), 29511)
+    assert len(cmds) == 2
+    for node, cmd in enumerate(cmds):
+        assert cmd[1:9] == ["-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=2", "--rdzv-backend=c10d",
+                            "--rdzv-endpoint=127.0.0.1:29511", "--rdzv-id=cnn_ddp", "--max-restarts=0"]
+        assert cmd[9] == f"--rdzv-conf=is_host={int(node == 0)}"
+        assert cmd[10:15] == ["-m", "runners.cnn_ddp", "--out", "/tmp/x", "--device"]
+    assert env["OMP_NUM_THREADS"] == str(max(1, torch.get_num_threads() // 4))
+    with pytest.raises(ValueError, match="nodes=3 must be at least 1 and divide the 2 processes"):
+        cnn_ddp.nodes_for(3, 2)
+
+
+def test_a_failing_node_stops_the_others() -> None:
+    fail = [sys.executable, "-c", "import sys; print('node 1 failed'); sys.exit(4)"]
+    wait = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(RuntimeError, match=r"torchrun \(node 1\) exited with status 4") as info:
+        cnn_ddp.launch_nodes([wait, fail], dict(os.environ), 60)
+    assert "node 1 failed" in str(info.value)
 
 
 def test_same_result_format_as_cnn(result) -> None:
