@@ -27,7 +27,7 @@ images from the official t10k file, or the real training split where it is prese
 training images repeated up to --images (default 60,000, one epoch of the article), so an epoch is
 as long as the article's; accuracy is measured on the real held-out images.
 
---no-candidates leaves the candidate paths out; --ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
+--no-candidates leaves the candidate paths out (--candidates nchw,both_kernels runs only those); --ablate adds runs of our loop with one optimisation switched off each; --bf16 one with the runners'
 opt-in precision="bf16" (bfloat16 autocast), compared with the bfloat16 product rate as well as R; --with-compile one with the
 whole step compiled by torch.compile (its compile time counted as training); --examples runs the
 training runners (cnn, lstm, gan, cnn_ddp) with profile "full" as the site does (a fresh process each) and
@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-compile", action="store_true", help="also run our loop through torch.compile (slow)")
     parser.add_argument("--bf16", action="store_true", help="also run our loop with the runner's opt-in precision='bf16'")
     parser.add_argument("--no-candidates", action="store_true", help="leave out the runs of each candidate path")
+    parser.add_argument("--candidates", default="", help="comma-separated candidate paths to run (default: all of them)")
     parser.add_argument("--path", default="auto", help=argparse.SUPPRESS)
     for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile", "--no-fused-conv-pool",
                  "--no-winograd"):
@@ -471,7 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_candidates:
         from runners.cnn_model.tuning import CANDIDATES
 
-        variants.update({PATH_PREFIX + name: ("ours", ["--path", name]) for name in CANDIDATES})
+        wanted = [name.strip() for name in args.candidates.split(",") if name.strip()] or list(CANDIDATES)
+        unknown = [name for name in wanted if name not in CANDIDATES]
+        if unknown:
+            parser.error(f"--candidates: unknown path(s) {', '.join(unknown)}; the paths are {', '.join(CANDIDATES)}")
+        variants.update({PATH_PREFIX + name: ("ours", ["--path", name]) for name in wanted})
     if args.ablate:
         variants.update({name: ("ours", flags) for name, flags in ABLATIONS.items()})
     if args.with_compile:

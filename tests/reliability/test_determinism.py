@@ -65,6 +65,7 @@ def run_all(cache: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -
         for key in ("PYTHONPATH", "LIVING_NET_LOG", "LIVING_DATA_CACHE", "LIVING_MNIST_DIR"):
             if key in env:
                 patch.setenv(key, env[key])
+        patch.setenv("LIVING_TUNING_DIR", str(cache.parent / "tuning"))  # the CNN's tuning record: both runs', never the user's
         settings = load_settings(REPO, environ={})
         settings.cache_dir, settings.device, settings.jobs, settings.execute = cache, "cpu", 2, "stale"
         settings.config = {name: dict(values) for name, values in CONFIGS.items()}
