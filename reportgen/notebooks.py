@@ -22,7 +22,7 @@ from typing import Any
 
 from reportgen import markdown as md
 from reportgen.i18n import DEFAULT, DEFAULT_TEXTS, Texts, texts_for
-from reportgen.render import CLAIM_COLUMNS, RunnerView, claim_cells, source_line
+from reportgen.render import CLAIM_COLUMNS, RunnerView, claim_cells, item_info, source_line
 
 NOTEBOOKS_DIR = "notebooks"
 Bundle = dict[str, str]  # MIME type → data, as in a display_data output
@@ -235,7 +235,10 @@ def build_notebook(
         for item in sorted(result.get(section) or {}):
             # every heading has a unique ASCII part (see the `nb.*` texts): mkdocs-jupyter's TOC and
             # nbconvert's heading ids drop other characters, and links to them would lead nowhere
-            heading = f"## {t(f'nb.{section[:-1]}', name=html.escape(item))}"
+            title = item_info(view, section, item).get("title")
+            key = f"nb.{section[:-1]}"
+            heading = (f"## {t('nb.titled', title=md.text(title), kind=section[:-1], name=html.escape(item))}" if title
+                       else f"## {t(key, name=html.escape(item))}")
             if section == "figures" and result["figures"][item].get("caption"):
                 heading += "\n\n" + md.text(result["figures"][item]["caption"])  # an image output has no text
             steps.append((heading, f"{show}(result, {item!r})", [_display(bundle(item))]))

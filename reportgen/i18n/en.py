@@ -192,6 +192,7 @@ TEXTS: dict[str, str] = {
     "nb.table": "Table: {name}",
     "nb.figure": "Figure: {name}",
     "nb.text": "Output: {name}",
+    "nb.titled": "{title} ({kind} {name})",
     "nb.no_metrics": "(No metrics.)",
     "nav.notebooks": "Notebooks",
     # run report

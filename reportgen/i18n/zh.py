@@ -175,6 +175,7 @@ TEXTS: dict[str, str] = {
     "nb.table": "表：{name}（table）",
     "nb.figure": "图：{name}（figure）",
     "nb.text": "输出：{name}（text）",
+    "nb.titled": "{title}（{kind} {name}）",
     "nb.no_metrics": "（没有指标。）",
     "nav.notebooks": "笔记本",
     # run report

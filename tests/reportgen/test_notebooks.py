@@ -32,7 +32,7 @@ def make_record() -> dict[str, Any]:
     r.metric("square", 4.0)
     r.metric("label", "<i>x</i>")
     r.check("square", source="toy §1", statement="x² = 4", article="4", computed=4.0)
-    r.table("powers", ["n", "x^n"], [[0, 1.0], [1, "<b>"]], caption="幂")
+    r.table("powers", ["n", "x^n"], [[0, 1.0], [1, "<b>"]], caption="幂", title="x 的幂")
     r.figure("plot", "plot.png", caption="一张图")
     r.text("log", "line <script>alert(1)</script>")
     return {
@@ -90,7 +90,7 @@ def test_notebook_structure(entry_dir: Path) -> None:
         "## 运行（run）",
         "## 指标（metrics）",
         "## 文章中的数值与核对（claims）",
-        "## 表：powers（table）",
+        "## x 的幂（table powers）",  # the reader's title, and the key as the heading's ASCII anchor
         "## 图：plot（figure）\n\n一张图",
         "## 输出：log（text）",
     ]
@@ -301,7 +301,7 @@ def test_english_notebook(entry_dir: Path) -> None:
     assert intro.endswith("Note: this is a stale result (the code changed; not run again in this build). "
                           "Why: runners/toy.py changed")
     headings = [text(c["source"]) for c in cells[1:] if c["cell_type"] == "markdown"]
-    assert headings == ["## Run", "## Metrics", "## Claims: the article's values, checked", "## Table: powers",
+    assert headings == ["## Run", "## Metrics", "## Claims: the article's values, checked", "## x 的幂 (table powers)",
                         "## Figure: plot\n\n一张图", "## Output: log"]
     metrics = {k: text(v) for k, v in cells[4]["outputs"][0]["data"].items()}
     assert metrics["text/plain"] == "Name | Value\nlabel | <i>x</i>\nsquare | 4"
