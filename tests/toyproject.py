@@ -300,3 +300,17 @@ def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProc
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
         cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+# An identity hook (RunnerSpec.identity) for toy runners: the choice a runner recorded in $TOY_TUNING, as a
+# per-machine tuning record would hold it (tests/reportgen/test_identity.py, test_merge.py)
+TUNING_HOOK = """
+import json
+import os
+from pathlib import Path
+
+
+def choice(root):
+    path = Path(os.environ["TOY_TUNING"]) / "choice.json"
+    return {"path": json.loads(path.read_text())["path"] if path.is_file() else "untuned"}
+"""

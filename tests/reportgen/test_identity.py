@@ -7,21 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from toyproject import add_runner, make_toy_project
+from toyproject import TUNING_HOOK, add_runner, make_toy_project
 
 from reportgen.pipeline import bring_up_to_date
 from reportgen.settings import load_settings
-
-HOOK = """
-import json
-import os
-from pathlib import Path
-
-
-def choice(root):
-    path = Path(os.environ["TOY_TUNING"]) / "choice.json"
-    return {"path": json.loads(path.read_text())["path"] if path.is_file() else "untuned"}
-"""
 
 TUNED = """
 import json
@@ -50,7 +39,7 @@ def test_a_run_that_fills_a_tuning_cache_is_keyed_as_the_next_build_keys_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = make_toy_project(tmp_path / "p", runners=("alpha",))
-    (root / "runners" / "tuning.py").write_text(HOOK, encoding="utf-8")
+    (root / "runners" / "tuning.py").write_text(TUNING_HOOK, encoding="utf-8")
     add_runner(root, "tuned", TUNED, 'packages=(), identity=("runners.tuning:choice",)')
     monkeypatch.setenv("TOY_TUNING", str(tmp_path))
     settings = load_settings(root, environ={})

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from toyproject import add_runner, make_toy_project
+from toyproject import TUNING_HOOK, add_runner, make_toy_project
 
 from reportgen.cli import main
 from reportgen.store import RECORD, read_entry, seal, write_json_atomic
@@ -237,16 +237,6 @@ def test_a_machine_bound_entry_is_refused_or_taken_as_frozen(tmp_path: Path, cap
     assert capsys.readouterr().out.endswith("0 imported, 0 frozen, 2 present, 0 refused\n")
 
 
-HOOK = """
-import json
-import os
-from pathlib import Path
-
-
-def choice(root):
-    path = Path(os.environ["TOY_TUNING"]) / "choice.json"
-    return {"path": json.loads(path.read_text())["path"] if path.is_file() else "untuned"}
-"""
 
 TUNES = """
 import os
@@ -271,7 +261,7 @@ def test_a_reader_of_a_runner_whose_key_moves_in_its_run_is_keyed_as_the_next_bu
     """An identity hook (a tuning record the run fills) changes the upstream's key during the build:
     the runner that reads it is stored under the new key, so neither a rebuild nor a merge re-runs it."""
     root = make_toy_project(tmp_path / "toy", runners=("alpha",))
-    (root / "runners" / "tuning.py").write_text(HOOK, encoding="utf-8")
+    (root / "runners" / "tuning.py").write_text(TUNING_HOOK, encoding="utf-8")
     add_runner(root, "tuned", TUNES, 'packages=(), identity=("runners.tuning:choice",)')
     add_runner(root, "reader", GAMMA.replace('"alpha"', '"tuned"').replace('["square"]', '["one"]'),
                'packages=(), needs=("tuned",)')
