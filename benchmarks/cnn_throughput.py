@@ -49,6 +49,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine_info import cpu_summary  # benchmarks/machine_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `runners` is imported from the project
 MARK = "RESULT "
@@ -148,26 +150,6 @@ def article_order_net() -> type:
             return self.fc2(self.relu4(self.fc1(self.flatten(self.relu3(self.conv3(x))))))
 
     return ArticleOrderNet
-
-
-def cpu_summary() -> str:
-    """The CPU model and its vector extensions, from /proc/cpuinfo (what every figure here depends on)."""
-    model, flags = "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown CPU":
-                model = value.strip()
-            elif key.strip() in ("flags", "Features") and not flags:
-                flags = set(value.split())
-    except OSError:
-        return f"{model}; AVX-512: unknown"
-    avx512 = sorted(f for f in flags if f.startswith("avx512"))
-    # what the libraries were told to use, where it is limited (e.g. ONEDNN_MAX_CPU_ISA=AVX2 to stand in for an AVX2-only CPU)
-    limits = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "CC")
-              if os.environ.get(k)]
-    return (f"{model}; {os.cpu_count()} logical CPUs; AVX-512: {'yes (' + ' '.join(avx512) + ')' if avx512 else 'no'}; "
-            f"AVX2: {'yes' if 'avx2' in flags else 'no'}" + (f"; limited by {' '.join(limits)}" if limits else ""))
 
 
 def _our_loop(args: argparse.Namespace) -> dict[str, Any]:

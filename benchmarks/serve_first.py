@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from machine_info import cpu_summary  # benchmarks/machine_info.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,21 +35,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def machine() -> str:
-    """The CPU model and whether it has AVX-512, as every CPU figure must say."""
-    model, flags = platform.processor() or platform.machine(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = value
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, AVX-512: {'yes' if 'avx512f' in flags.split() else 'no'}"
 
 
 def fetch(url: str) -> str | None:
@@ -93,7 +79,7 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    print(f"machine: {machine()}")
+    print(f"machine: {cpu_summary()}")
     for label, value in (("first page answered", first), (f"{args.runner} on {args.page}", result),
                          ("nothing pending on the page and the overview", everything)):
         print(f"{label}: {'—' if value is None else f'{value:.1f} s'}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from reportgen.probes import (
+    cpu_identity,  # the cache-key probe: -march=native code runs only on CPUs like this one
+)
 
 # -O3 without -ffast-math: IEEE float32 (NaN tests and summation order kept); OpenMP shares the
 # runtime torch has loaded (same soname), so the kernels use torch's thread pool, not a second one
@@ -43,15 +46,6 @@ def kernel_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "living-article" / "kernels"
 
 
-def _cpu_identity() -> str:
-    """-march=native code runs only on CPUs like this one: a shared cache must not mix them."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
-    except OSError:
-        return platform.processor() + platform.machine()
-
-
 @dataclass(frozen=True)
 class Built:
     """A kernel library as `build` left it."""
@@ -64,7 +58,7 @@ class Built:
 
 def accepts_native(compiler: str, version: str) -> bool:
     """Whether `compiler` builds with -march=native here: a tiny probe compile, its answer kept in kernel_dir()."""
-    key = hashlib.sha256("\0".join([version, _cpu_identity()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([version, cpu_identity()]).encode()).hexdigest()[:16]
     answer = kernel_dir() / f"march-native-{key}.txt"
     try:
         return answer.read_text(encoding="utf-8").strip() == "yes"
@@ -117,7 +111,7 @@ def build(name: str, source: Path, declare: Callable[[Any], None]) -> Built:
     code = SHARED_HEADER.read_text(encoding="utf-8") + source.read_text(encoding="utf-8")
     errors, command, spent = [], "", 0.0
     for flags in flag_sets(compiler, version):
-        key = hashlib.sha256("\0".join([code, version, *flags, _cpu_identity()]).encode()).hexdigest()[:16]
+        key = hashlib.sha256("\0".join([code, version, *flags, cpu_identity()]).encode()).hexdigest()[:16]
         target = kernel_dir() / f"{name}-{key}.so"
         options = [*flags, "-fPIC", "-shared", f"-I{HERE}"]
         command = " ".join([Path(compiler).name, *options[:-1], source.name, "-o", target.name])
