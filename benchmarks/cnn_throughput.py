@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="also run our loop with the runner's opt-in precision='bf16'")
     parser.add_argument("--no-candidates", action="store_true", help="leave out the runs of each candidate path")
     parser.add_argument("--candidates", default="", help="comma-separated candidate paths to run (default: all of them)")
+    parser.add_argument("--save-runs", type=Path, help="also write every loop's raw records (JSON) to this file")
     parser.add_argument("--path", default="auto", help=argparse.SUPPRESS)
     for flag in ("--no-channels-last", "--no-allocator", "--no-fused-adam", "--relu-first", "--compile", "--no-fused-conv-pool",
                  "--no-winograd"):
@@ -470,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):  # interleaved, so a burst of load elsewhere hits every loop alike
         for name, (loop, extra) in variants.items():
             runs[name].append(spawn(args, loop, extra))
+    if args.save_runs:
+        args.save_runs.write_text(json.dumps(runs, ensure_ascii=False, indent=1), encoding="utf-8")
     report(args, runs)
     if args.examples:
         with tempfile.TemporaryDirectory() as tmp:

@@ -121,7 +121,15 @@ def start_driver(
     return subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(root), "1" if force else "0", json.dumps(config)],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible,
     )
+
+
+def interruptible() -> None:
+    """In the child, before Python starts: Ctrl-C (SIGINT) raises KeyboardInterrupt again. A shell starts a
+    background job (`cmd &`, nohup, some CI agents) with SIGINT ignored, the child inherits that, and a
+    Python that starts with SIGINT ignored never installs its KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_driver(root: Path, config: dict[str, Any], force: bool = False) -> dict[str, list[Any]]:

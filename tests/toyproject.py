@@ -9,6 +9,7 @@ Import it as `from toyproject import make_toy_project` (tests/ is on sys.path vi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -288,7 +289,14 @@ def make_synthetic_project(root: Path, count: int, iterations: int) -> Path:
     return root
 
 
-def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProcess[str]:
+def interruptible() -> None:
+    """A `preexec_fn` for a child the test stops with Ctrl-C (SIGINT): default handling again, so Python
+    installs its KeyboardInterrupt handler. Under a shell's background job (`pytest &`, nohup, some CI agents)
+    SIGINT is ignored, the child would inherit that, and the Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def fresh_build_command(root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
     """`mkdocs build --strict` of the article in `root` into out/site, with an empty cache in
     out/cache (every runner executes in this build), on the CPU, with no drift baseline; an article's
     per-machine tuning record (runners/cnn_model/tuning_key.py) goes to out/tuning, never the user's,
@@ -296,10 +304,13 @@ def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k not in ("LIVING_EXECUTE", "LIVING_DRIFT_BASELINE")}
     env.update({"LIVING_CACHE_DIR": str(out / "cache"), "LIVING_DEVICE": "cpu", "NO_MKDOCS_2_WARNING": "1",
                 "LIVING_TUNING_DIR": str(out / "tuning")})
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    return [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out / "site")], env
+
+
+def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProcess[str]:
+    """The build of `fresh_build_command`, waited for."""
+    command, env = fresh_build_command(root, out)
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 # An identity hook (RunnerSpec.identity) for toy runners: the choice a runner recorded in $TOY_TUNING, as a

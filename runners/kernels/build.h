@@ -1,7 +1,6 @@
-/* Shared by every kernel: 16-float vectors (GCC/Clang vector extensions; AVX-512 registers under
-   -march=native where the CPU has them, pairs of AVX2 registers elsewhere), unaligned access, and the
-   pooling + ReLU epilogue both fused blocks end with. Named after build.py, which compiles the kernels,
-   so the fingerprint of every runner that builds one covers this file (a companion of build.py). */
+/* Shared by every kernel: float vectors of one register's width (GCC/Clang vector extensions), unaligned
+   access, and the pooling + ReLU epilogue both fused blocks end with. Named after build.py, which compiles
+   the kernels, so the fingerprint of every runner that builds one covers this file (a companion of build.py). */
 #ifndef LIVING_KERNELS_BUILD_H
 #define LIVING_KERNELS_BUILD_H
 #include <stdint.h>
@@ -10,9 +9,23 @@
 #include <omp.h>
 #endif
 
-typedef float vf __attribute__((vector_size(64)));   /* 16 channels */
-typedef int32_t vi __attribute__((vector_size(64)));
-typedef uint8_t vb __attribute__((vector_size(16)));
+/* VW floats per vector, one register of the target: AVX-512 has 32 registers of 16 floats, AVX2 16 of 8
+   (elsewhere the compiler splits a vector of 8 into what it has). A wider vector than the registers, or an
+   accumulator block larger than the register file, is kept in memory and reloaded on every update: the
+   AVX-512 layout compiled for AVX2 made training several times slower than torch's own path. Each kernel
+   sizes its register blocks from WIDE_REGISTERS; the blocking only regroups independent sums, and every
+   output's terms are added in the same order whatever the width. */
+#ifdef __AVX512F__
+#define VW 16
+#define WIDE_REGISTERS 1
+#else
+#define VW 8
+#define WIDE_REGISTERS 0
+#endif
+
+typedef float vf __attribute__((vector_size(4 * VW)));
+typedef int32_t vi __attribute__((vector_size(4 * VW)));
+typedef uint8_t vb __attribute__((vector_size(VW)));
 
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }

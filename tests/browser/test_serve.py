@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
-from toyproject import add_runner, make_toy_project
+from toyproject import add_runner, interruptible, make_toy_project
 
 from reportgen.pipeline import current
 from reportgen.settings import load_settings
@@ -74,7 +74,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     env.pop("LIVING_EXECUTE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120  # a bound, not a target: the server answers once it built

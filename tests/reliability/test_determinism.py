@@ -18,6 +18,8 @@ from toys import isolated_env, network_guard
 from reportgen.pipeline import bring_up_to_date
 from reportgen.settings import load_settings
 
+pytestmark = pytest.mark.compute  # the real runners, two at a time (tests/conftest.py orders the parts)
+
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 TINY = {"quick_train": 256, "quick_epochs": 1, "test_limit": 256, "download": False, "profile": "quick"}
 CONFIGS: dict[str, dict[str, Any]] = {

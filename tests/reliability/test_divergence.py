@@ -22,6 +22,8 @@ from runners.cnn_model import recipe
 from runners.mnist.loader import MnistData, Split
 from runners.training import loop as training
 
+pytestmark = pytest.mark.compute  # trains the CNN (tests/conftest.py orders the parts)
+
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 TINY = {"quick_train": 128, "quick_epochs": 1, "download": False, "profile": "quick", "batch_size": 32}
 
