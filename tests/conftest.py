@@ -7,70 +7,20 @@ toy runners that start fast (no torch), fail, hang or crash.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from toyproject import REPO, fresh_build_command, make_toy_project
+from toyproject import REPO, Background, fresh_build_command, make_toy_project
 
 SITE_TIMEOUT = 900  # seconds: a bound for a hung build, not a target
-
-
-def idle_priority() -> None:
-    """A `preexec_fn`: the child and everything it starts run only on CPU time nobody else wants (Linux's
-    SCHED_IDLE; elsewhere the lowest nice level). The real site's cold build (about 115 CPU-s) starts with the
-    session this way and the tests that read it run last: it computes while the other tests leave a core idle
-    (most run one process at a time, or wait on one), and takes nothing from them when they do not. A mere nice
-    level still takes a tenth of a core from a busy test, and a torch test's threads then wait for each other."""
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return
-        except OSError:
-            pass
-    os.nice(19)
-
-
-class SiteBuild:
-    """The real site's `mkdocs build --strict`, with an empty cache, running in the background."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        command, env = fresh_build_command(REPO, out)
-        self.log = out / "build.log"
-        with self.log.open("w", encoding="utf-8") as log:  # a file, not a pipe: nobody reads a pipe while it runs
-            self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                         start_new_session=True, preexec_fn=idle_priority)
-        self.started = time.monotonic()
-
-    def wait(self) -> str:
-        """The build's output, once it has ended (killed past SITE_TIMEOUT from its start)."""
-        try:
-            self.proc.wait(timeout=max(1.0, SITE_TIMEOUT - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            self.stop()
-            pytest.fail(f"the real site's build ran past {SITE_TIMEOUT} s:\n{self.output()[-4000:]}")
-        return self.output()
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the build and the runners it started
-            self.proc.wait()
+HERE = Path(__file__).resolve().parent
+COMPUTE_FOLDERS = (HERE / "runners", HERE / "benchmarks")  # every test there trains or times a model
+STARTED = pytest.StashKey[dict[str, Background | None]]()  # the `background` work of each test, by node id
 
 
 def needs_site(item: pytest.Item) -> bool:
     return "built_site" in getattr(item, "fixturenames", ())
-
-
-HERE = Path(__file__).resolve().parent
-COMPUTE_FOLDERS = (HERE / "runners", HERE / "benchmarks")  # every test there trains or times a model
 
 
 def computes(item: pytest.Item) -> bool:
@@ -80,41 +30,85 @@ def computes(item: pytest.Item) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "compute: trains models on every core; runs after the real site's build")
+    config.addinivalue_line("markers", "busy: starts processes on every core (no torch threads); runs after the site's "
+                                       "tests, beside the background work")
+    config.addinivalue_line("markers", "background(start=f): `f(folder) -> Background` begins the test's work beside "
+                                       "the site's tests; the test reads it through the `background` fixture")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The order that lets the real site's build overlap the rest: first the tests that leave a core idle (toy
-    projects, one process at a time) while the build runs beside them; then the tests that read the site, once it is
-    built; then the tests that train models on every core. Those last never share the cores with the build: a torch
-    step's threads wait for each other, and a build beside them (even at idle priority) slows them many times over.
+    """The order that lets the suite's long computations overlap the rest, in three parts:
+
+    1. the tests that leave a core idle (toy projects, one process at a time), while the real site's cold build
+       (about 115 CPU-s) runs beside them at idle priority;
+    2. the tests that read the site, once it is built (mostly one browser process), then those marked `busy`
+       (processes on every core, but no torch threads), while the work of the tests marked `background` runs
+       beside them, at idle priority too; beside the build, the busy fault-injection test took twice as long and
+       delayed the build by as much;
+    3. the tests that keep every core busy: first those marked `background`, which wait for their work to end,
+       then the others. Nothing runs beside them: a torch step's threads wait for each other, and a build beside
+       them, even at idle priority, made the benchmark's smoke run three times slower.
+
     The order within each part is pytest's."""
-    def part(item: pytest.Item) -> int:
-        return 1 if needs_site(item) else 2 if computes(item) else 0
+    def part(item: pytest.Item) -> float:
+        if needs_site(item):
+            return 1
+        if item.get_closest_marker("busy") is not None:
+            return 1.2
+        if item.get_closest_marker("background") is not None:
+            return 1.5
+        return 2 if computes(item) else 0
 
     items.sort(key=part)  # stable
 
 
 @pytest.fixture(scope="session", autouse=True)
-def site_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteBuild | None]:
-    """Starts the real site's build with the session's first test, when some selected test reads the site."""
-    if not any(needs_site(item) for item in request.session.items):
-        yield None
-        return
-    build = SiteBuild(tmp_path_factory.mktemp("real-site"))
+def site_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background | None]:
+    """Starts the real site's build with the session's first test, when some selected test reads the site;
+    stops whatever background work is still running at the end."""
+    build = None
+    if any(needs_site(item) for item in request.session.items):
+        out = tmp_path_factory.mktemp("real-site")
+        command, env = fresh_build_command(REPO, out)
+        build = Background("the real site's build", command, env, REPO, out / "build.log", SITE_TIMEOUT)
     try:
         yield build
     finally:
-        build.stop()
+        for work in [build, *request.session.stash.get(STARTED, {}).values()]:
+            if work is not None:
+                work.stop()
+
+
+def start_background(session: pytest.Session, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Begin the work of every selected test marked `background` (once)."""
+    if STARTED in session.stash:
+        return
+    started: dict[str, Background | None] = {}
+    session.stash[STARTED] = started
+    for item in session.items:
+        marker = item.get_closest_marker("background")
+        if marker is not None:
+            start: Callable[[Path], Background | None] = marker.kwargs["start"]
+            started[item.nodeid] = start(tmp_path_factory.mktemp("background"))
 
 
 @pytest.fixture(scope="session")
-def built_site(site_build: SiteBuild | None) -> Path:
+def built_site(site_build: Background | None, request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`mkdocs build --strict` of this checkout with an empty cache, once for tests/test_site.py and tests/browser/."""
     assert site_build is not None
     output = site_build.wait()
     assert site_build.proc.returncode == 0, output[-4000:]
     assert "running pytorch_project" in output  # computed during this build, not taken from a cache
-    return site_build.out / "site"
+    start_background(request.session, tmp_path_factory)  # the site's tests begin: the cores are free again
+    return site_build.log.parent / "site"
+
+
+@pytest.fixture
+def background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Background | None:
+    """The test's `background` work, started beside the site's tests (or now, when no test reads the site)."""
+    start_background(request.session, tmp_path_factory)
+    return request.session.stash[STARTED][request.node.nodeid]
 
 
 @pytest.fixture

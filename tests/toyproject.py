@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -311,6 +312,48 @@ def build_fresh(root: Path, out: Path, timeout: int) -> subprocess.CompletedProc
     """The build of `fresh_build_command`, waited for."""
     command, env = fresh_build_command(root, out)
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def idle_priority() -> None:
+    """A `preexec_fn`: the child and everything it starts run only on CPU time nobody else wants (Linux's
+    SCHED_IDLE; elsewhere the lowest nice level). A mere nice level still takes a tenth of a core from a busy
+    test, and a torch test's threads then wait for each other."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    os.nice(19)
+
+
+class Background:
+    """A command running in the background at idle priority (with everything it starts), its output in a file:
+    work the suite starts early and whose result a test reads later (tests/conftest.py)."""
+
+    def __init__(self, what: str, command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> None:
+        self.what, self.log, self.timeout = what, log, timeout
+        with log.open("w", encoding="utf-8") as out:  # a file, not a pipe: nobody reads a pipe while it runs
+            self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                         start_new_session=True, preexec_fn=idle_priority)
+        self.started = time.monotonic()
+
+    def wait(self) -> str:
+        """Its output, once it has ended; killed, and an AssertionError, past `timeout` from its start."""
+        try:
+            self.proc.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.what} ran past {self.timeout:g} s:\n{self.output()[-4000:]}") from None
+        return self.output()
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # it and the processes it started
+            self.proc.wait()
 
 
 # An identity hook (RunnerSpec.identity) for toy runners: the choice a runner recorded in $TOY_TUNING, as a

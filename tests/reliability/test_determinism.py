@@ -5,18 +5,14 @@ and recorded while they run)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from toyproject import REPO
+from toyproject import REPO, Background
 from toys import isolated_env, network_guard
-
-from reportgen.pipeline import bring_up_to_date
-from reportgen.settings import load_settings
 
 pytestmark = pytest.mark.compute  # the real runners, two at a time (tests/conftest.py orders the parts)
 
@@ -59,22 +55,37 @@ def test_the_guard_refuses_and_records(guard: Path, tmp_path: Path) -> None:
     log.unlink()
 
 
-def run_all(cache: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """Bring the real runners up to date in `cache`, as a build does (two at a time, one thread each)."""
-    with monkeypatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith("LIVING_") or k == "PYTHONPATH"]:
-            patch.delenv(key)
-        for key in ("PYTHONPATH", "LIVING_NET_LOG", "LIVING_DATA_CACHE", "LIVING_MNIST_DIR"):
-            if key in env:
-                patch.setenv(key, env[key])
-        patch.setenv("LIVING_TUNING_DIR", str(cache.parent / "tuning"))  # the CNN's tuning record: both runs', never the user's
-        settings = load_settings(REPO, environ={})
-        settings.cache_dir, settings.device, settings.jobs, settings.execute = cache, "cpu", 2, "stale"
-        settings.config = {name: dict(values) for name, values in CONFIGS.items()}
-        outcomes = bring_up_to_date(settings, list(CONFIGS))
-    failed = {n: (o.entry.record.get("error") if o.entry else None) for n, o in outcomes.items() if o.failed or not o.entry}
-    assert not failed, failed
-    return {name: outcome.entry.directory for name, outcome in outcomes.items() if outcome.entry is not None}
+# Brings the real runners up to date twice, in a cache each, as a build does (two at a time, one thread each), and
+# prints what it stored; it runs under the network guard, as do the runners it starts.
+DRIVER = """
+import json, sys
+from pathlib import Path
+from reportgen.pipeline import bring_up_to_date
+from reportgen.settings import load_settings
+
+root, tmp, configs = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+stored = {}
+for run in ("first", "second"):
+    settings = load_settings(root, environ={})
+    settings.cache_dir, settings.device, settings.jobs, settings.execute = tmp / run, "cpu", 2, "stale"
+    settings.config = {name: dict(values) for name, values in configs.items()}
+    outcomes = bring_up_to_date(settings, list(configs))
+    stored[run] = {name: {"directory": str(o.entry.directory) if o.entry else None, "failed": o.failed or not o.entry,
+                          "error": o.entry.record.get("error") if o.entry else None} for name, o in outcomes.items()}
+print("STORED " + json.dumps(stored))
+"""
+
+
+def start_two_runs(tmp: Path) -> Background | None:
+    """The two runs, in the background (tests/conftest.py starts them beside the site's tests)."""
+    if not MNIST.is_dir():
+        return None
+    guard = tmp / "netguard"
+    network_guard(guard)
+    env = guarded_env(guard, tmp)
+    env["LIVING_TUNING_DIR"] = str(tmp / "tuning")  # the CNN's tuning record: both runs', never the user's
+    command = [sys.executable, "-c", DRIVER, str(REPO), str(tmp), json.dumps(CONFIGS)]
+    return Background("the two runs of the real runners", command, env, REPO, tmp / "runs.log", timeout=900)
 
 
 def without_timings(value: Any) -> Any:
@@ -85,19 +96,22 @@ def without_timings(value: Any) -> Any:
     return value
 
 
-def test_two_runs_give_identical_results_without_the_network(
-    guard: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not MNIST.is_dir():
+@pytest.mark.background(start=start_two_runs)
+def test_two_runs_give_identical_results_without_the_network(background: Background | None) -> None:
+    if background is None:
         pytest.skip(f"{MNIST} not found: the training runners need the offline MNIST files")
-    env = guarded_env(guard, tmp_path)
-    first = run_all(tmp_path / "first", env, monkeypatch)
-    second = run_all(tmp_path / "second", env, monkeypatch)
-    log = guard / "connections.log"
+    output = background.wait()
+    lines = [line for line in output.splitlines() if line.startswith("STORED ")]
+    assert background.proc.returncode == 0 and lines, output[-4000:]
+    stored = json.loads(lines[-1][len("STORED "):])
+    log = background.log.parent / "netguard" / "connections.log"
     assert not log.exists(), log.read_text(encoding="utf-8")
+    for run in stored.values():
+        assert not [name for name, entry in run.items() if entry["failed"]], run
     for name in CONFIGS:
-        a = json.loads((first[name] / "result.json").read_text(encoding="utf-8"))
-        b = json.loads((second[name] / "result.json").read_text(encoding="utf-8"))
+        first, second = (Path(stored[run][name]["directory"]) for run in ("first", "second"))
+        a = json.loads((first / "result.json").read_text(encoding="utf-8"))
+        b = json.loads((second / "result.json").read_text(encoding="utf-8"))
         assert a["files"] == b["files"], name  # every figure and file byte for byte (sha256 each)
         for record in (a, b):
             record.pop("integrity")  # covers the timings
