@@ -63,6 +63,13 @@ def entries(cache: Path) -> dict[str, str]:
             for d in sorted(cache.glob("*/*")) if (d / RECORD).is_file()}
 
 
+def copy_with_entry(shard: Path, to: Path, runner: str) -> Path:
+    """`shard` copied to `to`; the directory of `runner`'s one entry in the copy."""
+    shutil.copytree(shard, to)
+    (entry,) = (d for d in to.glob(f"{runner}/*") if d.is_dir())
+    return entry
+
+
 def leftovers(cache: Path) -> list[str]:
     return [p.name for p in cache.glob("*/.*") if p.name not in (".lock",)]
 
@@ -148,8 +155,7 @@ def test_merge_is_idempotent_and_order_independent(shards: tuple[Path, Path, Pat
     root, one, two = shards
     # the same result for beta twice over, with another checksum: either order keeps the same one
     again = tmp_path / "again"
-    shutil.copytree(two, again)
-    (beta,) = (d for d in again.glob("beta/*") if d.is_dir())
+    beta = copy_with_entry(two, again, "beta")
     record = json.loads((beta / RECORD).read_text(encoding="utf-8"))
     record["provenance"]["finished_at"] = "2000-01-01T00:00:00Z"
     write_json_atomic(beta / RECORD, seal(record, beta))
@@ -171,8 +177,7 @@ def test_corrupt_and_tampered_entries_are_refused_and_leave_nothing(shards: tupl
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     root, one, _ = shards
     bad = tmp_path / "bad"
-    shutil.copytree(one, bad)
-    (alpha,) = (d for d in bad.glob("alpha/*") if d.is_dir())
+    alpha = copy_with_entry(one, bad, "alpha")
     (alpha / "plot.png").write_bytes(b"not the figure that was sealed")
     (gamma,) = (d for d in bad.glob("gamma/*") if d.is_dir())
     record = json.loads((gamma / RECORD).read_text(encoding="utf-8"))
