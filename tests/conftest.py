@@ -7,16 +7,28 @@ toy runners that start fast (no torch), fail, hang or crash.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from toyproject import REPO, Background, fresh_build_command, make_toy_project
 
 SITE_TIMEOUT = 900  # seconds: a bound for a hung build, not a target
 HERE = Path(__file__).resolve().parent
 COMPUTE_FOLDERS = (HERE / "runners", HERE / "benchmarks")  # every test there trains or times a model
+SITE = pytest.StashKey[Background]()  # the real site's build, once started
 STARTED = pytest.StashKey[dict[str, Background | None]]()  # the `background` work of each test, by node id
+
+# pytest-xdist's workers (`-n`, in pyproject.toml's addopts) share the cores: each test's torch gets its share of
+# them, set before anything imports torch, and inherited by the processes the tests start. Two workers with
+# torch's default of a thread per core made each torch step wait for a thread that another worker held.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))  # 0: one process runs every test
+if WORKERS:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // WORKERS)))
 
 
 def needs_site(item: pytest.Item) -> bool:
@@ -37,7 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The order that lets the suite's long computations overlap the rest, in three parts:
+    """The order that lets the suite's long computations overlap the rest.
+
+    In one process (`-n0`), in three parts:
 
     1. the tests that leave a core idle (toy projects, one process at a time), while the real site's cold build
        (about 115 CPU-s) runs beside them at idle priority;
@@ -49,7 +63,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
        then the others. Nothing runs beside them: a torch step's threads wait for each other, and a build beside
        them, even at idle priority, made the benchmark's smoke run three times slower.
 
-    The order within each part is pytest's."""
+    On xdist's workers (`--dist loadfile`), each module is a unit of work, handed out in this order: first the
+    modules that read the site, whose workers build it together (`built_site`: every core on the build, which
+    is a longer chain than any other), then the longest computations, the busy test and the light tests last,
+    which even out the workers' ends."""
     def part(item: pytest.Item) -> float:
         if needs_site(item):
             return 1
@@ -59,55 +76,87 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             return 1.5
         return 2 if computes(item) else 0
 
-    items.sort(key=part)  # stable
+    if not WORKERS:
+        items.sort(key=part)  # stable
+        return
+    unit_order = {1: 0, 1.5: 1, 2: 2, 1.2: 3, 0: 4}
+    items.sort(key=lambda item: unit_order[part(item)])
+
+
+def start_site_build(session: pytest.Session, out: Path, *, idle: bool) -> Background:
+    command, env = fresh_build_command(REPO, out)
+    build = Background("the real site's build", command, env, REPO, out / "build.log", SITE_TIMEOUT, idle=idle)
+    session.stash[SITE] = build
+    return build
+
+
+def build_once_for_every_worker(session: pytest.Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build of the first xdist worker that needs the site; the others wait for it. Whoever holds the lock
+    builds, unless a returncode file says it is done: a worker that dies while building releases the lock,
+    and the next one builds again."""
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, of every worker
+    out = shared / "real-site"
+    with FileLock(shared / "real-site.lock"):
+        if not (out / "returncode").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            build = start_site_build(session, out, idle=False)  # the workers wait for it: every core is its own
+            try:
+                build.wait()
+            finally:
+                (out / "returncode").write_text(str(build.proc.poll()), encoding="utf-8")
+    return out
 
 
 @pytest.fixture(scope="session", autouse=True)
-def site_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background | None]:
-    """Starts the real site's build with the session's first test, when some selected test reads the site;
-    stops whatever background work is still running at the end."""
-    build = None
-    if any(needs_site(item) for item in request.session.items):
-        out = tmp_path_factory.mktemp("real-site")
-        command, env = fresh_build_command(REPO, out)
-        build = Background("the real site's build", command, env, REPO, out / "build.log", SITE_TIMEOUT)
+def background_work(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In one process, starts the real site's build with the session's first test, at idle priority, when some
+    selected test reads the site; stops whatever background work is still running at the end."""
+    session = request.session
+    if not WORKERS and any(needs_site(item) for item in session.items):
+        start_site_build(session, tmp_path_factory.mktemp("real-site"), idle=True)
     try:
-        yield build
+        yield
     finally:
-        for work in [build, *request.session.stash.get(STARTED, {}).values()]:
+        for work in [session.stash.get(SITE, None), *session.stash.get(STARTED, {}).values()]:
             if work is not None:
                 work.stop()
 
 
-def start_background(session: pytest.Session, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Begin the work of every selected test marked `background` (once)."""
-    if STARTED in session.stash:
-        return
-    started: dict[str, Background | None] = {}
-    session.stash[STARTED] = started
+def start_background(session: pytest.Session, tmp_path_factory: pytest.TempPathFactory, nodeid: str | None = None,
+                     ) -> None:
+    """Begin the work of every selected test marked `background` beside the tests that follow, at idle priority
+    (once); or, with `nodeid`, that test's work, which it waits for at once."""
+    started = session.stash.setdefault(STARTED, {})
     for item in session.items:
         marker = item.get_closest_marker("background")
-        if marker is not None:
-            start: Callable[[Path], Background | None] = marker.kwargs["start"]
-            started[item.nodeid] = start(tmp_path_factory.mktemp("background"))
+        if marker is not None and item.nodeid not in started and nodeid in (None, item.nodeid):
+            start: Callable[..., Background | None] = marker.kwargs["start"]
+            started[item.nodeid] = start(tmp_path_factory.mktemp("background"), idle=nodeid is None)
 
 
 @pytest.fixture(scope="session")
-def built_site(site_build: Background | None, request: pytest.FixtureRequest,
-               tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`mkdocs build --strict` of this checkout with an empty cache, once for tests/test_site.py and tests/browser/."""
-    assert site_build is not None
-    output = site_build.wait()
-    assert site_build.proc.returncode == 0, output[-4000:]
+    session = request.session
+    if WORKERS:
+        out = build_once_for_every_worker(session, tmp_path_factory)
+        returncode = (out / "returncode").read_text(encoding="utf-8")
+        output = (out / "build.log").read_text(encoding="utf-8", errors="replace")
+    else:
+        build = session.stash.get(SITE, None) or start_site_build(session, tmp_path_factory.mktemp("real-site"),
+                                                                  idle=False)
+        output, returncode, out = build.wait(), str(build.proc.returncode), build.log.parent
+        start_background(session, tmp_path_factory)  # the site's tests begin: the cores are free again
+    assert returncode == "0", output[-4000:]
     assert "running pytorch_project" in output  # computed during this build, not taken from a cache
-    start_background(request.session, tmp_path_factory)  # the site's tests begin: the cores are free again
-    return site_build.log.parent / "site"
+    return out / "site"
 
 
 @pytest.fixture
 def background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Background | None:
-    """The test's `background` work, started beside the site's tests (or now, when no test reads the site)."""
-    start_background(request.session, tmp_path_factory)
+    """The test's `background` work, started beside the site's tests (or now, when it was not)."""
+    start_background(request.session, tmp_path_factory, request.node.nodeid)
     return request.session.stash[STARTED][request.node.nodeid]
 
 

@@ -328,14 +328,16 @@ def idle_priority() -> None:
 
 
 class Background:
-    """A command running in the background at idle priority (with everything it starts), its output in a file:
-    work the suite starts early and whose result a test reads later (tests/conftest.py)."""
+    """A command running in the background (with everything it starts), its output in a file: work the suite
+    starts early and whose result a test reads later (tests/conftest.py). `idle`: at idle priority, for work
+    that runs beside other tests; without, for work a test waits for at once."""
 
-    def __init__(self, what: str, command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> None:
+    def __init__(self, what: str, command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float, *,
+                 idle: bool) -> None:
         self.what, self.log, self.timeout = what, log, timeout
         with log.open("w", encoding="utf-8") as out:  # a file, not a pipe: nobody reads a pipe while it runs
             self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                         start_new_session=True, preexec_fn=idle_priority)
+                                         start_new_session=True, preexec_fn=idle_priority if idle else None)
         self.started = time.monotonic()
 
     def wait(self) -> str:

@@ -76,8 +76,8 @@ print("STORED " + json.dumps(stored))
 """
 
 
-def start_two_runs(tmp: Path) -> Background | None:
-    """The two runs, in the background (tests/conftest.py starts them beside the site's tests)."""
+def start_two_runs(tmp: Path, *, idle: bool) -> Background | None:
+    """The two runs, in the background (tests/conftest.py starts them beside the site's tests, or on demand)."""
     if not MNIST.is_dir():
         return None
     guard = tmp / "netguard"
@@ -85,7 +85,8 @@ def start_two_runs(tmp: Path) -> Background | None:
     env = guarded_env(guard, tmp)
     env["LIVING_TUNING_DIR"] = str(tmp / "tuning")  # the CNN's tuning record: both runs', never the user's
     command = [sys.executable, "-c", DRIVER, str(REPO), str(tmp), json.dumps(CONFIGS)]
-    return Background("the two runs of the real runners", command, env, REPO, tmp / "runs.log", timeout=900)
+    return Background("the two runs of the real runners", command, env, REPO, tmp / "runs.log", timeout=900,
+                      idle=idle)
 
 
 def without_timings(value: Any) -> Any:
