@@ -44,9 +44,15 @@ def test_mermaid_diagram_is_kept_for_the_browser(site: Path) -> None:
     concepts = html(site, "draft-001/concepts")
     assert '<pre class="mermaid"><code>graph TD' in concepts
     assert "A[数据层] --&gt; B[模型层]" in concepts
-    # Mermaid and MathJax are served by the site itself, so diagrams and formulas render offline
-    assert 'src="../../javascripts/vendor/mermaid/mermaid.min.js"' in concepts
-    assert 'src="../../javascripts/vendor/mathjax/tex-mml-chtml.js"' in concepts
+    # Mermaid and MathJax are served by the site itself, so diagrams and formulas render offline, and each only
+    # on the pages that use it (overrides/main.html)
+    mermaid, mathjax = (f'src="../../javascripts/vendor/{lib}"' for lib in ("mermaid/mermaid.min.js",
+                                                                              "mathjax/tex-mml-chtml.js"))
+    assert mermaid in concepts and mathjax not in concepts  # a diagram, no formula
+    math = html(site, "draft-000/math")
+    assert mathjax in math and 'src="../../javascripts/mathjax.js"' in math and mermaid not in math
+    faq = html(site, "draft-001/faq")
+    assert "<script" in faq and mermaid not in faq and mathjax not in faq
     assert (site / "javascripts/vendor/mathjax/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff").is_file()
 
 
