@@ -8,7 +8,6 @@ toy runners that start fast (no torch), fail, hang or crash.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,11 +40,13 @@ def computes(item: pytest.Item) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "compute: trains models on every core; runs after the real site's build")
-    config.addinivalue_line("markers", "busy: starts processes on every core (no torch threads); runs after the site's "
-                                       "tests, beside the background work")
-    config.addinivalue_line("markers", "background(start=f): `f(folder) -> Background` begins the test's work beside "
-                                       "the site's tests; the test reads it through the `background` fixture")
+    config.addinivalue_line("markers", "compute: trains models with torch's threads on every core it has; in one "
+                                       "process, runs after the real site's tests")
+    config.addinivalue_line("markers", "busy: starts processes on every core (no torch threads); in one process, "
+                                       "runs after the site's tests, beside the background work")
+    config.addinivalue_line("markers", "background(start=f): `f(folder, idle=...) -> Background` begins the test's "
+                                       "work, in one process beside the site's tests; the test reads it through the "
+                                       "`background` fixture")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -91,20 +92,20 @@ def start_site_build(session: pytest.Session, out: Path, *, idle: bool) -> Backg
 
 
 def build_once_for_every_worker(session: pytest.Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The build of the first xdist worker that needs the site; the others wait for it. Whoever holds the lock
-    builds, unless a returncode file says it is done: a worker that dies while building releases the lock,
-    and the next one builds again."""
+    """The build of the first xdist worker that needs the site; the others wait for the lock, then read its
+    returncode file and log."""
     shared = tmp_path_factory.getbasetemp().parent  # the session's folder, of every worker
     out = shared / "real-site"
     with FileLock(shared / "real-site.lock"):
-        if not (out / "returncode").is_file():
-            shutil.rmtree(out, ignore_errors=True)
+        if not out.exists():
             out.mkdir()
             build = start_site_build(session, out, idle=False)  # the workers wait for it: every core is its own
             try:
                 build.wait()
             finally:
                 (out / "returncode").write_text(str(build.proc.poll()), encoding="utf-8")
+    # no returncode: the worker that built it died while building (its lock was released with it)
+    assert (out / "returncode").is_file(), "the real site's build did not finish: its worker died"
     return out
 
 
