@@ -122,8 +122,9 @@ site_name: Toy
 theme:
   name: material
   language: zh
+# no search plugin: jieba takes 0.8 s to load its dictionary in each build with Chinese text, and no test of a
+# toy project reads a search index (tests/test_site.py reads the real site's)
 plugins:
-  - search
   - living-article
 markdown_extensions:
   - admonition

@@ -154,7 +154,10 @@ def test_figure_text_in_the_site_language(goto) -> None:
     caption = page.locator("article p.living-caption", has_text=alt)
     assert caption.count() == 1 and caption.first.is_visible()
     assert page.locator("article h2", has_text="哪些数字被认错：混淆矩阵").count() == 1
-    assert figure.evaluate("img => img.complete && img.naturalWidth > 100")
+    # the figure loads lazily (loading=lazy), when it nears the viewport: after the page's load event, so
+    # bring it into view and wait for it; a broken image never gets a width and times out here
+    figure.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
     # the runner drew its Chinese text with a CJK font: matplotlib warns of no missing glyph
     details = page.locator("article details:has(> summary:has-text('运行细节'))")
     assert "missing from font" not in (details.text_content() or "")

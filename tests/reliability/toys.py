@@ -182,8 +182,7 @@ site_name: Toy
 theme:
   name: material
   language: zh
-plugins:
-  - search
+plugins:  # no search: see TOY_MKDOCS in tests/toyproject.py
   - living-article:
       config:
         badvalue: {x: abc}
