@@ -34,7 +34,7 @@ from reportgen.outcomes import (
     statuses,
     store_for,
 )
-from reportgen.schedule import run_schedule
+from reportgen.schedule import longest_chain_first, run_schedule
 from reportgen.settings import Settings
 from reportgen.sources import remember_scans, scans_to_keep
 from reportgen.store import read_json, write_json_atomic
@@ -143,6 +143,13 @@ def bring_up_to_date(
     todo = [o for o in outcomes.values() if run_all or (o.stale and settings.execute == "stale")]
     if not todo:
         return outcomes
+    # each runner's last run here, else its timeout (a runner never run is taken to be long), for the order
+    store = store_for(settings)
+    def estimate(outcome: Outcome) -> float:
+        seconds = store.last_seconds(outcome.spec.name)
+        return outcome.spec.timeout_s if seconds is None else seconds
+
+    todo = longest_chain_first(todo, estimate)
     threads = runner_threads(settings)
     device_lock, group = threading.Lock(), group or RunGroup()
     tell = events or no_events

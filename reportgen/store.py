@@ -240,6 +240,16 @@ class Store:
                 continue
         return None
 
+    def last_seconds(self, runner: str) -> float | None:
+        """How long the newest completed run took (its process's wall time), whatever its key; None if the
+        runner has none here. Read as it is, unverified: it only orders runners (reportgen/schedule.py)."""
+        try:
+            key = (self.cache_dir / runner / "LATEST").read_text(encoding="utf-8").strip()
+            seconds = read_json(self.entry_dir(runner, key) / RECORD)["provenance"]["process_wall_time_s"]
+        except (OSError, TypeError, KeyError, ValueError):
+            return None
+        return float(seconds) if isinstance(seconds, (int, float)) else None
+
     def frozen(self, runner: str) -> Entry | None:
         if self.frozen_dir is None or not (self.frozen_dir / runner / RECORD).exists():
             return None

@@ -180,3 +180,14 @@ def test_freeze_and_read_back(store: Store) -> None:
     assert store.frozen("alpha").record["result"]["metrics"]["square"] == 3.0
     assert [p.name for p in store.frozen_dir.iterdir()] == ["alpha"]
     assert Store(store.cache_dir).frozen("alpha") is None
+
+
+def test_last_seconds_is_the_newest_runs_wall_time_whatever_its_key(store: Store) -> None:
+    assert store.last_seconds("alpha") is None  # never run here
+    work = store.new_workdir("alpha")
+    store.commit("alpha", "k1", work, {**record(), "provenance": {"process_wall_time_s": 12.5}})
+    work = store.new_workdir("alpha")
+    store.commit("alpha", "k2", work, {**record(), "provenance": {"process_wall_time_s": 3.25}})
+    assert store.last_seconds("alpha") == 3.25
+    (store.entry_dir("alpha", "k2") / RECORD).write_text("{", encoding="utf-8")  # torn: no estimate, no error
+    assert store.last_seconds("alpha") is None
