@@ -145,6 +145,7 @@ def bring_up_to_date(
         return outcomes
     # each runner's last run here, else its timeout (a runner never run is taken to be long), for the order
     store = store_for(settings)
+
     def estimate(outcome: Outcome) -> float:
         seconds = store.last_seconds(outcome.spec.name)
         return outcome.spec.timeout_s if seconds is None else seconds

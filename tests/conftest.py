@@ -49,6 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "`background` fixture")
 
 
+# the parts of the suite, in the order they run in one process, and in the order xdist's workers get their units
+SERIAL_ORDER = ("light", "site", "busy", "background", "compute")
+UNIT_ORDER = ("site", "background", "compute", "busy", "light")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The order that lets the suite's long computations overlap the rest.
 
@@ -68,20 +73,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     modules that read the site, whose workers build it together (`built_site`: every core on the build, which
     is a longer chain than any other), then the longest computations, the busy test and the light tests last,
     which even out the workers' ends."""
-    def part(item: pytest.Item) -> float:
+    def part(item: pytest.Item) -> str:
         if needs_site(item):
-            return 1
+            return "site"
         if item.get_closest_marker("busy") is not None:
-            return 1.2
+            return "busy"
         if item.get_closest_marker("background") is not None:
-            return 1.5
-        return 2 if computes(item) else 0
+            return "background"
+        return "compute" if computes(item) else "light"
 
-    if not WORKERS:
-        items.sort(key=part)  # stable
-        return
-    unit_order = {1: 0, 1.5: 1, 2: 2, 1.2: 3, 0: 4}
-    items.sort(key=lambda item: unit_order[part(item)])
+    order = UNIT_ORDER if WORKERS else SERIAL_ORDER
+    items.sort(key=lambda item: order.index(part(item)))  # stable: pytest's order within each part
 
 
 def start_site_build(session: pytest.Session, out: Path, *, idle: bool) -> Background:
